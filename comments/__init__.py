@@ -1,0 +1,78 @@
+"""Parley: comments under news articles, moderated against the house rules."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .config import DEFAULT_SECRET_KEY, DEFAULTS, database_uri
+from .extensions import csrf, db, migrate
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a Parley app: config, database, sign-in, API, commands, then moderation."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("PARLEY")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+
+    if app.config["ENV"] == "production":
+        if app.config["SECRET_KEY"] in (None, "", DEFAULT_SECRET_KEY):
+            raise RuntimeError(
+                "Refusing to start in production with the default secret key: "
+                "set PARLEY_SECRET_KEY (or SECRET_KEY in instance/config.py)."
+            )
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(
+        app.config.get("DATABASE_URL"), app.instance_path
+    )
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    csrf.init_app(app)
+
+    from . import auth, errors
+
+    errors.init_app(app)
+    auth.init_app(app)
+
+    from . import api, cli
+
+    app.register_blueprint(api.bp)
+    cli.init_app(app)
+
+    # Moderation plugs its rules, reports and classifier in; comments never imports it
+    # at module level (dependency direction: moderation -> comments).
+    import moderation
+
+    moderation.init_app(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """WAL for concurrent readers, enforced foreign keys, and waiting rather than failing
+    when another writer holds the lock."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    timeout = int(
+        os.environ.get("PARLEY_SQLITE_BUSY_TIMEOUT_MS", DEFAULTS["SQLITE_BUSY_TIMEOUT_MS"])
+    )
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={timeout}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,77 @@
+"""The audit log: an append-only record of every staff act (who, when, what, on what, why).
+
+It lives here, beside the accounts, because editors' acts on articles are recorded as well
+as moderators' decisions; nothing in the app updates or deletes an entry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+from .models import User, UTCDateTime, isoformat, utcnow
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_actor_at", "actor_id", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+        Index("ix_audit_log_target", "target_type", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # Kept when the account is deleted: the id stays, the person goes.
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    actor_name: Mapped[str] = mapped_column(String(80))  # "system" for automatic acts
+    action: Mapped[str] = mapped_column(String(60))  # e.g. "comment.withdraw"
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(200))
+    rule_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": isoformat(self.at),
+            "actor": {"id": self.actor_id, "display_name": self.actor_name},
+            "action": self.action,
+            "target": {"type": self.target_type, "id": self.target_id},
+            "rule": self.rule_code,
+            "reason": self.reason,
+            "details": self.details or {},
+        }
+
+
+def record(
+    actor: User | None,
+    action: str,
+    target_type: str,
+    target_id: Any,
+    details: dict[str, Any] | None = None,
+    *,
+    rule_code: str | None = None,
+    reason: str | None = None,
+) -> AuditEntry:
+    """Append one entry (flushes with the act it records; the caller commits both)."""
+    entry = AuditEntry(
+        actor_id=actor.id if actor is not None else None,
+        actor_name=actor.display_name if actor is not None else "system",
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        rule_code=rule_code,
+        reason=reason,
+        details=details,
+        at=utcnow(),
+    )
+    db.session.add(entry)
+    return entry

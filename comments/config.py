@@ -1,0 +1,47 @@
+"""Configuration: defaults here, then ``instance/config.py``, then ``PARLEY_*`` environment
+variables, then the ``test_config`` given to ``create_app``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+DEFAULTS: dict[str, Any] = {
+    # "development" or "production"; production refuses the default secret key and sets
+    # Secure cookies.
+    "ENV": "development",
+    "SECRET_KEY": DEFAULT_SECRET_KEY,
+    "DATABASE_URL": None,  # None: a SQLite file in the instance folder
+    "SQLITE_BUSY_TIMEOUT_MS": 5000,
+    # Request bodies larger than this are refused with 413 before they are read.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "COMMENT_MAX_LENGTH": 5000,
+    "COMMENT_MAX_DEPTH": 6,
+    "EDIT_WINDOW_MINUTES": 15,
+    "PER_PAGE_DEFAULT": 20,
+    "PER_PAGE_MAX": 100,
+    # Days after registration that an article's comments close; None: never (per-article
+    # override on the article).
+    "AUTO_CLOSE_DAYS": None,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "parley_session",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    "WTF_CSRF_HEADERS": ["X-CSRFToken", "X-CSRF-Token"],
+    "JSON_SORT_KEYS": False,
+    "ARGON2_PROFILE": "default",
+}
+
+
+def database_uri(url: str | None, instance_path: str) -> str:
+    """The SQLAlchemy URI: PostgreSQL goes through psycopg 3, the default is a SQLite file."""
+    if not url:
+        return "sqlite:///" + str(Path(instance_path) / "parley.sqlite3")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

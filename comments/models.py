@@ -1,0 +1,210 @@
+"""The conversation's data: readers and staff, articles, comments and their threads."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite has no time zones and hands back naive datetimes; PostgreSQL's ``timestamptz``
+    hands back aware ones. This makes both behave like PostgreSQL.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the readable value ("published"), not the Python name, and use a CHECK
+    # constraint rather than a native PostgreSQL type so migrations stay simple.
+    return Enum(
+        cls,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        name=cls.__name__.lower(),
+    )
+
+
+class Role(enum.StrEnum):
+    """Who someone is on the site; each role can do everything the ones before it can."""
+
+    READER = "reader"
+    MODERATOR = "moderator"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+class CommentStatus(enum.StrEnum):
+    PUBLISHED = "published"
+    PENDING = "pending"  # held for review: visible to its author and moderators only
+    WITHDRAWN = "withdrawn"  # removed by a moderator; text kept for the audit and appeals
+    DELETED = "deleted"  # removed by its author
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased, so uniqueness is case-insensitive on every database.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(40))
+    # casefolded display name: "Ann" and "ann" are the same commenter to readers.
+    display_name_key: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.READER)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Bumped on sign-out everywhere, password change or ban: sessions carrying an
+    # older number are no longer valid.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    comments: Mapped[list[Comment]] = relationship(back_populates="author", lazy="raise")
+
+    def get_id(self) -> str:
+        # Flask-Login's "alternative token": the session names the user *and* the
+        # session generation, so bumping session_version signs every session out.
+        return f"{self.id}:{self.session_version}"
+
+    def has_role(self, role: Role) -> bool:
+        return self.role.at_least(role)
+
+    def to_public(self) -> dict[str, Any]:
+        return {"id": self.id, "display_name": self.display_name}
+
+    def to_private(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "display_name": self.display_name,
+            "role": self.role.value,
+            "created_at": isoformat(self.created_at),
+        }
+
+
+class Article(db.Model):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The newsroom's own stable key for the story (a slug or its CMS id).
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str] = mapped_column(String(2000))
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Close automatically this many days after registration; None means the site default.
+    auto_close_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Bumped on every change to the thread: the basis of ETags and cached pages.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    def closes_at(self, site_default_days: int | None) -> datetime | None:
+        """When comments close automatically, or None if they never do."""
+        days = self.auto_close_days if self.auto_close_days is not None else site_default_days
+        if not days or days <= 0:
+            return None
+        return self.created_at + timedelta(days=days)
+
+    def accepts_comments(self, site_default_days: int | None, now: datetime | None = None) -> bool:
+        """Open for posting: not closed by an editor and not past its automatic close."""
+        if not self.is_open:
+            return False
+        closes = self.closes_at(site_default_days)
+        return closes is None or (now or utcnow()) < closes
+
+
+class Comment(db.Model):
+    __tablename__ = "comments"
+    __table_args__ = (
+        # Reading a thread: top-level comments of an article in order, then their replies.
+        Index("ix_comments_article_parent_created", "article_id", "parent_id", "created_at"),
+        Index("ix_comments_article_root", "article_id", "root_id"),
+        Index("ix_comments_author_created", "author_id", "created_at"),
+        # The pending queue: held comments, oldest first.
+        Index("ix_comments_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), nullable=True
+    )
+    # The top-level comment this one belongs under (None for a top-level comment), so a
+    # page of threads is read with one query instead of one per level.
+    root_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), nullable=True
+    )
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    body: Mapped[str] = mapped_column(Text)  # as the author wrote it
+    body_html: Mapped[str] = mapped_column(Text)  # sanitised once, on write
+    status: Mapped[CommentStatus] = mapped_column(
+        _enum(CommentStatus), default=CommentStatus.PUBLISHED
+    )
+    # Why a comment is held: "classifier", "premoderation", "reports"...
+    held_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The classifier's signals at the last write, and which model produced them.
+    scores: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)  # highest linked signal
+    model_version: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Optimistic concurrency: every state change is "UPDATE ... WHERE version = seen".
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    article: Mapped[Article] = relationship(lazy="joined", innerjoin=True)
+    author: Mapped[User | None] = relationship(back_populates="comments", lazy="joined")
+
+
+def isoformat(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, the way the API shows every time."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,407 @@
+"""Posting, editing, deleting and reading comments.
+
+Each operation loads what it needs, applies the rules, sanitises, asks the screener for a
+verdict, then adds and flushes. The caller (a view or a command) commits once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, exists, false, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from . import threads
+from .errors import ParleyError, not_found
+from .extensions import db
+from .models import Article, Comment, CommentStatus, Role, User, isoformat, utcnow
+from .sanitize import sanitize
+from .screening import Screening, get_screener
+from .validation import check_text
+
+THREAD_CLOSED_MESSAGE = "Comments are closed on this article"
+SORTS = ("oldest", "newest", "replies")
+
+
+# ---------------------------------------------------------------------------- articles
+
+
+def get_article(key: str) -> Article:
+    article = db.session.scalar(select(Article).where(Article.key == key))
+    if article is None:
+        raise not_found("article")
+    return article
+
+
+def create_article(key: str, title: str, url: str, auto_close_days: int | None = None) -> Article:
+    """Register a story for comments (flushes). Refuses a key that exists with 409."""
+    key, title, url = key.strip(), title.strip(), url.strip()
+    problems = {}
+    if not key or len(key) > 200 or any(ch.isspace() for ch in key) or "/" in key:
+        problems["key"] = "1 to 200 characters, no spaces or slashes."
+    if not title or len(title) > 300:
+        problems["title"] = "1 to 300 characters."
+    if not url.startswith(("http://", "https://")) or len(url) > 2000:
+        problems["url"] = "An http or https address."
+    if auto_close_days is not None and not 0 <= auto_close_days <= 3650:
+        problems["auto_close_days"] = "0 to 3650 days."
+    if problems:
+        raise ParleyError("validation_failed", "Some fields are missing or invalid.", 422, problems)
+    if db.session.scalar(select(Article.id).where(Article.key == key)) is not None:
+        raise ParleyError("article_exists", f"An article with key {key!r} exists.", 409)
+    article = Article(key=key, title=title, url=url, auto_close_days=auto_close_days)
+    db.session.add(article)
+    db.session.flush()
+    return article
+
+
+def accepts_comments(article: Article) -> bool:
+    return article.accepts_comments(current_app.config["AUTO_CLOSE_DAYS"])
+
+
+def ensure_open(article: Article) -> None:
+    if not accepts_comments(article):
+        raise ParleyError("thread_closed", THREAD_CLOSED_MESSAGE, 403)
+
+
+def bump_article(article_id: int) -> None:
+    """Mark the thread changed: its ETags and cached pages are stale from now on."""
+    db.session.execute(
+        update(Article)
+        .where(Article.id == article_id)
+        .values(version=Article.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def published_count(article_id: int) -> int:
+    return (
+        db.session.scalar(
+            select(func.count(Comment.id)).where(
+                Comment.article_id == article_id, Comment.status == CommentStatus.PUBLISHED
+            )
+        )
+        or 0
+    )
+
+
+def article_json(article: Article) -> dict[str, Any]:
+    closes = article.closes_at(current_app.config["AUTO_CLOSE_DAYS"])
+    return {
+        "key": article.key,
+        "title": article.title,
+        "url": article.url,
+        "is_open": accepts_comments(article),
+        "comment_count": published_count(article.id),
+        "auto_close_days": article.auto_close_days,
+        "closes_at": isoformat(closes),
+        "created_at": isoformat(article.created_at),
+    }
+
+
+# ---------------------------------------------------------------------------- comments
+
+
+def check_body(body: str) -> str:
+    """Trim and bound a body before it is sanitised: 1..COMMENT_MAX_LENGTH characters."""
+    check_text("body", body)
+    body = body.strip()
+    limit = current_app.config["COMMENT_MAX_LENGTH"]
+    if not body:
+        raise ParleyError("comment_empty", "Write something first.", 422, {"body": "empty"})
+    if len(body) > limit:
+        raise ParleyError(
+            "comment_too_long",
+            f"A comment is at most {limit} characters; this one is {len(body)}.",
+            422,
+            {"body": f"at most {limit} characters"},
+        )
+    return body
+
+
+def get_comment(comment_id: int) -> Comment:
+    comment = db.session.get(Comment, comment_id)
+    if comment is None:
+        raise not_found("comment")
+    return comment
+
+
+def _screen(body: str, author: User, article: Article) -> Screening:
+    verdict = get_screener().screen(body, author, article)
+    if verdict.action == "reject":
+        raise ParleyError(
+            "comment_rejected",
+            verdict.message
+            or "This comment looks like it breaks the house rules. Please revise it and try again.",
+            422,
+            {"body": "likely breaks the house rules"},
+            {"reason": verdict.reason, "scores": verdict.scores},
+        )
+    return verdict
+
+
+def _resolve_parent(article: Article, parent_id: int, author: User) -> Comment:
+    """The comment a reply hangs under: same article, visible, and not too deep."""
+    parent = db.session.get(Comment, parent_id)
+    visible = parent is not None and (
+        parent.status == CommentStatus.PUBLISHED
+        or (parent.status == CommentStatus.PENDING and parent.author_id == author.id)
+    )
+    if parent is None or parent.article_id != article.id:
+        raise ParleyError(
+            "invalid_parent",
+            "The comment you are replying to is not in this article.",
+            422,
+            {"parent_id": "not in this article"},
+        )
+    if not visible:
+        raise ParleyError(
+            "invalid_parent",
+            f"You can't reply to a comment that is {parent.status.value}.",
+            422,
+            {"parent_id": parent.status.value},
+        )
+    max_depth = current_app.config["COMMENT_MAX_DEPTH"]
+    # Too deep: the reply attaches to the deepest ancestor that may still have replies.
+    while parent.depth >= max_depth and parent.parent_id is not None:
+        parent = db.session.get(Comment, parent.parent_id)  # type: ignore[assignment]
+    return parent
+
+
+def post_comment(article: Article, author: User, body: str, parent_id: int | None) -> Comment:
+    """Post a comment or reply; its status says whether it was published or held."""
+    ensure_open(article)
+    get_screener().check_author(author, article)
+    body = check_body(body)
+    parent = _resolve_parent(article, parent_id, author) if parent_id is not None else None
+    body_html = sanitize(body)
+    verdict = _screen(body, author, article)
+    comment = Comment(
+        article_id=article.id,
+        author_id=author.id,
+        parent_id=parent.id if parent else None,
+        root_id=(parent.root_id or parent.id) if parent else None,
+        depth=threads.reply_depth(parent.depth, current_app.config["COMMENT_MAX_DEPTH"])
+        if parent
+        else 0,
+        body=body,
+        body_html=body_html,
+        status=CommentStatus.PENDING if verdict.action == "hold" else CommentStatus.PUBLISHED,
+        held_reason=verdict.reason if verdict.action == "hold" else None,
+        scores=verdict.scores,
+        score=verdict.score,
+        model_version=verdict.model_version,
+        created_at=utcnow(),
+    )
+    db.session.add(comment)
+    bump_article(article.id)
+    db.session.flush()
+    return comment
+
+
+def transition(comment: Comment, from_statuses: tuple[CommentStatus, ...], **values: Any) -> bool:
+    """Change a comment only if nobody else changed it since it was loaded.
+
+    A single conditional UPDATE, so two moderators (or a moderator and the author) acting at
+    once can't both win: the loser sees False and reports the current state.
+    """
+    result = db.session.execute(
+        update(Comment)
+        .where(
+            Comment.id == comment.id,
+            Comment.version == comment.version,
+            Comment.status.in_(from_statuses),
+        )
+        .values(version=Comment.version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(comment)
+    if result.rowcount != 1:
+        return False
+    bump_article(comment.article_id)
+    return True
+
+
+def _check_author_of(comment: Comment, user: User) -> None:
+    if comment.author_id != user.id:
+        raise ParleyError("not_author", "Only its author can change a comment.", 403)
+
+
+def edit_comment(comment: Comment, user: User, body: str) -> Comment:
+    """The author rewrites their comment within the edit window; it is screened again."""
+    _check_author_of(comment, user)
+    if comment.status not in (CommentStatus.PUBLISHED, CommentStatus.PENDING):
+        raise ParleyError(
+            "comment_not_editable",
+            f"This comment is {comment.status.value}.",
+            409,
+            extra={"status": comment.status.value},
+        )
+    ensure_open(comment.article)
+    minutes = current_app.config["EDIT_WINDOW_MINUTES"]
+    if utcnow() - comment.created_at > timedelta(minutes=minutes):
+        raise ParleyError(
+            "edit_window_closed",
+            f"Comments can be edited for {minutes} minutes after posting.",
+            403,
+        )
+    get_screener().check_author(user, comment.article)
+    body = check_body(body)
+    body_html = sanitize(body)
+    verdict = _screen(body, user, comment.article)
+    # Held because readers reported it: editing does not take it out of the queue.
+    stay_held = comment.status == CommentStatus.PENDING and comment.held_reason not in (
+        None,
+        "classifier",
+    )
+    hold = verdict.action == "hold" or stay_held
+    ok = transition(
+        comment,
+        (CommentStatus.PUBLISHED, CommentStatus.PENDING),
+        body=body,
+        body_html=body_html,
+        edited_at=utcnow(),
+        status=CommentStatus.PENDING if hold else CommentStatus.PUBLISHED,
+        held_reason=(comment.held_reason if stay_held else verdict.reason) if hold else None,
+        scores=verdict.scores,
+        score=verdict.score,
+        model_version=verdict.model_version,
+    )
+    if not ok:
+        raise ParleyError("conflict", "This comment changed meanwhile; reload it.", 409)
+    db.session.flush()
+    return comment
+
+
+def delete_comment(comment: Comment, user: User) -> None:
+    """The author removes their comment; replies under it stay, under a placeholder."""
+    _check_author_of(comment, user)
+    if comment.status == CommentStatus.DELETED:
+        return
+    if comment.status == CommentStatus.WITHDRAWN:
+        raise ParleyError(
+            "comment_withdrawn", "A moderator has already withdrawn this comment.", 409
+        )
+    ok = transition(
+        comment,
+        (CommentStatus.PUBLISHED, CommentStatus.PENDING),
+        status=CommentStatus.DELETED,
+        deleted_at=utcnow(),
+    )
+    if not ok:
+        raise ParleyError("conflict", "This comment changed meanwhile; reload it.", 409)
+
+
+def can_see(comment: Comment, viewer: User | None) -> bool:
+    """Whether ``viewer`` may read this comment's text."""
+    if comment.status == CommentStatus.PUBLISHED:
+        return True
+    if viewer is None:
+        return False
+    if viewer.has_role(Role.MODERATOR):
+        return True
+    return comment.author_id == viewer.id and comment.status != CommentStatus.DELETED
+
+
+def comment_json(comment: Comment, viewer: User | None, full: bool = True) -> dict[str, Any]:
+    """A comment as the API shows it to ``viewer``; a placeholder when not ``full``."""
+    status = comment.status.value
+    out: dict[str, Any] = {
+        "id": comment.id,
+        "article_key": comment.article.key,
+        "parent_id": comment.parent_id,
+        "author": comment.author.to_public() if full and comment.author else None,
+        "body_html": comment.body_html if full else None,
+        "status": status,
+        "created_at": isoformat(comment.created_at),
+        "edited_at": isoformat(comment.edited_at),
+    }
+    if not full:
+        out["placeholder"] = threads.PLACEHOLDERS.get(status, threads.PLACEHOLDERS["pending"])
+    elif viewer is not None and comment.author_id == viewer.id:
+        out["body"] = comment.body
+        out["held_reason"] = comment.held_reason
+    return out
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _visible_clause(table: Any, viewer_id: int | None) -> Any:
+    mine = (
+        and_(table.status == CommentStatus.PENDING, table.author_id == viewer_id)
+        if viewer_id is not None
+        else false()
+    )
+    return or_(table.status == CommentStatus.PUBLISHED, mine)
+
+
+def thread_etag(article: Article, viewer: User | None, *parts: Any) -> str:
+    """Changes whenever the thread, the page asked for, or who is asking changes."""
+    key = "|".join(
+        str(p) for p in (article.id, article.version, viewer.id if viewer else 0, *parts)
+    )
+    return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+
+
+def read_thread(
+    article: Article, viewer: User | None, page: int, per_page: int, sort: str
+) -> dict[str, Any]:
+    """One page of top-level comments with all their replies: three indexed queries."""
+    viewer_id = viewer.id if viewer else None
+    reply = aliased(Comment)
+    top = and_(Comment.article_id == article.id, Comment.parent_id.is_(None))
+    # A top-level comment the viewer can't see still shows, as a placeholder, when
+    # something visible hangs under it.
+    shown = or_(
+        _visible_clause(Comment, viewer_id),
+        exists().where(reply.root_id == Comment.id, _visible_clause(reply, viewer_id)),
+    )
+    total = db.session.scalar(select(func.count(Comment.id)).where(top, shown)) or 0
+
+    query = select(Comment).where(top, shown)
+    if sort == "newest":
+        query = query.order_by(Comment.created_at.desc(), Comment.id.desc())
+    elif sort == "replies":
+        replies_count = (
+            select(func.count(reply.id))
+            .where(reply.root_id == Comment.id, reply.status == CommentStatus.PUBLISHED)
+            .scalar_subquery()
+        )
+        query = query.order_by(replies_count.desc(), Comment.created_at.desc(), Comment.id.desc())
+    else:
+        query = query.order_by(Comment.created_at, Comment.id)
+    roots = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
+
+    replies: list[Comment] = []
+    if roots:
+        replies = list(
+            db.session.scalars(
+                select(Comment)
+                .where(
+                    Comment.article_id == article.id,
+                    Comment.root_id.in_([c.id for c in roots]),
+                )
+                .order_by(Comment.created_at, Comment.id)
+            )
+        )
+
+    def node(c: Comment) -> threads.Node:
+        return threads.Node(c.id, c.parent_id, c.status.value, c.author_id, c)
+
+    forest = threads.build_forest(
+        [node(c) for c in roots],
+        [node(c) for c in replies],
+        viewer_id,
+        lambda n, full: comment_json(n.data, viewer, full),
+    )
+    return {
+        "article": article_json(article),
+        "comments": forest,
+        "page": page,
+        "per_page": per_page,
+        "total_top_level": total,
+    }

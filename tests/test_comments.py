@@ -1,0 +1,299 @@
+"""Posting, replying, reading, editing and deleting comments through the JSON API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from comments.extensions import db
+from comments.models import Comment, utcnow
+from comments.screening import Screening, register_screener
+from tests.conftest import Api
+
+
+class HoldWord:
+    """A screener that holds any post containing 'HOLDME' (stands in for moderation)."""
+
+    def check_author(self, author, article) -> None:
+        return None
+
+    def screen(self, body, author, article) -> Screening:
+        if "HOLDME" in body:
+            return Screening("hold", reason="classifier", scores={"insult": 0.9}, score=0.9)
+        return Screening("publish", scores={"insult": 0.01}, score=0.01)
+
+
+def test_reader_posts_and_replies_and_sees_the_thread(reader: Api, api: Api, article: str) -> None:
+    top = reader.comment(article, "Durham will miss those jobs.\n\nA second paragraph.")
+    assert top.status_code == 201
+    comment = top.get_json()["comment"]
+    assert comment["status"] == "published"
+    assert comment["body_html"] == "<p>Durham will miss those jobs.</p><p>A second paragraph.</p>"
+    assert comment["author"]["display_name"] == "Reader"
+    reply = reader.comment(article, "Replying to myself", parent_id=comment["id"])
+    assert reply.status_code == 201
+    assert reply.get_json()["comment"]["parent_id"] == comment["id"]
+
+    thread = api.get(f"/articles/{article}/comments").get_json()
+    assert thread["total_top_level"] == 1
+    assert thread["article"]["comment_count"] == 2
+    assert thread["comments"][0]["id"] == comment["id"]
+    assert thread["comments"][0]["replies"][0]["body_html"] == "<p>Replying to myself</p>"
+    assert set(thread["comments"][0]) >= {
+        "id",
+        "parent_id",
+        "author",
+        "body_html",
+        "status",
+        "created_at",
+        "edited_at",
+        "replies",
+    }
+    assert api.get(f"/articles/{article}").get_json()["article"]["comment_count"] == 2
+
+
+def test_body_is_sanitised_on_write(reader: Api, app, article: str) -> None:
+    response = reader.comment(
+        article,
+        "Look <script>alert(1)</script><b>here</b> https://example.com/x. "
+        '<a href="javascript:alert(1)" onclick="x()">bad</a>',
+    )
+    html = response.get_json()["comment"]["body_html"]
+    assert "<script" not in html and "alert(1)" not in html and "onclick" not in html
+    assert "<b>here</b>" in html
+    assert 'href="https://example.com/x"' in html and 'rel="nofollow ugc noopener"' in html
+    assert "javascript:" not in html
+    with app.app_context():
+        stored = db.session.get(Comment, response.get_json()["comment"]["id"])
+        assert stored.body_html == html  # stored once, served as stored
+        assert "<script>" in stored.body  # what the author wrote is kept for moderators
+
+
+def test_replies_nest_to_max_depth_then_attach_to_deepest_ancestor(
+    reader: Api, app, article: str
+) -> None:
+    app.config["COMMENT_MAX_DEPTH"] = 3
+    parent = reader.comment(article, "level 0").get_json()["comment"]["id"]
+    chain = [parent]
+    for level in range(1, 6):
+        response = reader.comment(article, f"level {level}", parent_id=chain[-1])
+        assert response.status_code == 201
+        chain.append(response.get_json()["comment"]["id"])
+    with app.app_context():
+        depths = [db.session.get(Comment, cid).depth for cid in chain]
+        parents = [db.session.get(Comment, cid).parent_id for cid in chain]
+    assert depths == [0, 1, 2, 3, 3, 3]
+    # levels 4 and 5 hang under the level-2 comment, the deepest that may have replies
+    assert parents[4] == chain[2] and parents[5] == chain[2]
+
+
+def test_parent_must_be_in_same_article_and_not_deleted(
+    reader: Api, editor: Api, article: str
+) -> None:
+    editor.post("/articles", {"key": "other", "title": "Other", "url": "https://n.example/o"})
+    elsewhere = reader.comment("other", "elsewhere").get_json()["comment"]["id"]
+    response = reader.comment(article, "reply", parent_id=elsewhere)
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "invalid_parent"
+    assert reader.comment(article, "reply", parent_id=999999).status_code == 422
+    mine = reader.comment(article, "to delete").get_json()["comment"]["id"]
+    assert reader.delete(f"/comments/{mine}").status_code == 204
+    refused = reader.comment(article, "reply", parent_id=mine)
+    assert refused.status_code == 422 and "deleted" in refused.get_json()["error"]["message"]
+
+
+def test_placeholders_keep_conversation_readable(
+    reader: Api, signed_in, api: Api, article: str
+) -> None:
+    other = signed_in("Other")
+    lonely = reader.comment(article, "nobody answers").get_json()["comment"]["id"]
+    answered = reader.comment(article, "somebody answers").get_json()["comment"]["id"]
+    other.comment(article, "an answer", parent_id=answered)
+    assert reader.delete(f"/comments/{lonely}").status_code == 204
+    assert reader.delete(f"/comments/{answered}").status_code == 204
+    thread = api.get(f"/articles/{article}/comments").get_json()
+    assert thread["total_top_level"] == 1
+    (placeholder,) = thread["comments"]
+    assert placeholder["id"] == answered
+    assert placeholder["body_html"] is None and placeholder["author"] is None
+    assert placeholder["placeholder"] == "This comment was deleted by its author"
+    assert placeholder["replies"][0]["body_html"] == "<p>an answer</p>"
+    single = api.get(f"/comments/{answered}").get_json()["comment"]
+    assert single["body_html"] is None and single["status"] == "deleted"
+
+
+def test_held_comment_is_202_and_visible_only_to_its_author(
+    app, reader: Api, signed_in, api: Api, article: str
+) -> None:
+    register_screener(app, HoldWord())
+    response = reader.comment(article, "this says HOLDME")
+    assert response.status_code == 202
+    held = response.get_json()["comment"]
+    assert held["status"] == "pending" and held["held_reason"] == "classifier"
+    assert api.get(f"/articles/{article}/comments").get_json()["comments"] == []
+    own = reader.get(f"/articles/{article}/comments").get_json()["comments"]
+    assert [c["id"] for c in own] == [held["id"]]
+    assert api.get(f"/comments/{held['id']}").status_code == 404
+    assert signed_in("Nosy").get(f"/comments/{held['id']}").status_code == 404
+    assert reader.get(f"/comments/{held['id']}").get_json()["comment"]["status"] == "pending"
+    with app.app_context():
+        stored = db.session.get(Comment, held["id"])
+        assert stored.scores == {"insult": 0.9} and stored.score == 0.9
+
+
+def test_pagination_sorting_and_per_page_bounds(reader: Api, api: Api, article: str) -> None:
+    ids = [reader.comment(article, f"comment {i}").get_json()["comment"]["id"] for i in range(5)]
+    reader.comment(article, "reply a", parent_id=ids[3])
+    reader.comment(article, "reply b", parent_id=ids[3])
+    reader.comment(article, "reply c", parent_id=ids[1])
+    page1 = api.get(f"/articles/{article}/comments?per_page=2").get_json()
+    page3 = api.get(f"/articles/{article}/comments?per_page=2&page=3").get_json()
+    assert [c["id"] for c in page1["comments"]] == ids[:2]
+    assert [c["id"] for c in page3["comments"]] == ids[4:]
+    assert page1["total_top_level"] == 5 and page1["per_page"] == 2 and page3["page"] == 3
+    newest = api.get(f"/articles/{article}/comments?sort=newest").get_json()
+    assert [c["id"] for c in newest["comments"]] == ids[::-1]
+    by_replies = api.get(f"/articles/{article}/comments?sort=replies").get_json()
+    assert [c["id"] for c in by_replies["comments"]][:2] == [ids[3], ids[1]]
+    for bad in ("per_page=101", "per_page=0", "page=0", "page=abc", "sort=best"):
+        response = api.get(f"/articles/{article}/comments?{bad}")
+        assert response.status_code == 400, bad
+        assert response.get_json()["error"]["code"] == "invalid_parameter"
+
+
+def test_etag_and_304_until_the_thread_changes(reader: Api, api: Api, article: str) -> None:
+    reader.comment(article, "first")
+    first = api.get(f"/articles/{article}/comments")
+    etag = first.headers["ETag"]
+    again = api.get(f"/articles/{article}/comments", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    reader.comment(article, "second")
+    changed = api.get(f"/articles/{article}/comments", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert len(changed.get_json()["comments"]) == 2
+    # Another page has another tag.
+    other_page = api.get(f"/articles/{article}/comments?per_page=1")
+    assert other_page.headers["ETag"] != changed.headers["ETag"]
+
+
+def test_edit_within_window_by_author_only(app, reader: Api, signed_in, article: str) -> None:
+    comment = reader.comment(article, "Frist!").get_json()["comment"]
+    edited = reader.patch(f"/comments/{comment['id']}", {"body": "First, *properly*"})
+    assert edited.status_code == 200
+    body = edited.get_json()["comment"]
+    assert body["body_html"] == "<p>First, *properly*</p>" and body["edited_at"] is not None
+    other = signed_in("Other").patch(f"/comments/{comment['id']}", {"body": "mine now"})
+    assert other.status_code == 403 and other.get_json()["error"]["code"] == "not_author"
+    with app.app_context():
+        stored = db.session.get(Comment, comment["id"])
+        stored.created_at = utcnow() - timedelta(minutes=16)
+        db.session.commit()
+    late = reader.patch(f"/comments/{comment['id']}", {"body": "too late"})
+    assert late.status_code == 403 and late.get_json()["error"]["code"] == "edit_window_closed"
+
+
+def test_delete_is_soft_and_author_only(app, reader: Api, signed_in, api: Api, article: str):
+    comment = reader.comment(article, "regret this").get_json()["comment"]
+    assert signed_in("Other").delete(f"/comments/{comment['id']}").status_code == 403
+    assert api.delete(f"/comments/{comment['id']}").status_code == 401
+    assert reader.delete(f"/comments/{comment['id']}").status_code == 204
+    assert api.get(f"/articles/{article}/comments").get_json()["comments"] == []
+    with app.app_context():
+        stored = db.session.get(Comment, comment["id"])
+        assert stored.status.value == "deleted" and stored.deleted_at is not None
+    edit = reader.patch(f"/comments/{comment['id']}", {"body": "back"})
+    assert edit.status_code == 409 and edit.get_json()["error"]["code"] == "comment_not_editable"
+
+
+def test_articles_registered_by_editors_only(reader: Api, editor: Api, api: Api) -> None:
+    payload = {"key": "new-story", "title": "A new story", "url": "https://news.example/new"}
+    assert api.post("/articles", payload).status_code == 401
+    refused = reader.post("/articles", payload)
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "forbidden"
+    created = editor.post("/articles", payload)
+    assert created.status_code == 201
+    assert created.get_json()["article"] == {
+        **created.get_json()["article"],
+        "key": "new-story",
+        "is_open": True,
+        "comment_count": 0,
+    }
+    assert editor.post("/articles", payload).status_code == 409
+    assert reader.comment("no-such-story", "hello").status_code == 404
+    assert api.get("/articles/no-such-story").get_json()["error"]["code"] == "not_found"
+    bad = editor.post("/articles", {"key": "a b", "title": "", "url": "ftp://x"})
+    assert bad.status_code == 422 and set(bad.get_json()["error"]["fields"]) == {
+        "key",
+        "title",
+        "url",
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"body": ""}, 422, "comment_empty"),
+        ({"body": "   \n  "}, 422, "comment_empty"),
+        ({"body": "x" * 5001}, 422, "comment_too_long"),
+        ({"body": 42}, 422, "validation_failed"),
+        ({"body": ["list"]}, 422, "validation_failed"),
+        ({"body": True}, 422, "validation_failed"),
+        ({}, 422, "validation_failed"),
+        ({"body": "ok", "parent_id": "12"}, 422, "validation_failed"),
+        ({"body": "ok", "parent_id": True}, 422, "validation_failed"),
+        ({"body": "nul \u0000 byte"}, 400, "nul_byte"),
+        ({"body": "lone \ud800 surrogate"}, 400, "invalid_text"),
+    ],
+)
+def test_bad_comment_input(reader: Api, app, article: str, payload, status, code) -> None:
+    response = reader.post(f"/articles/{article}/comments", payload)
+    assert response.status_code == status, response.get_json()
+    assert response.get_json()["error"]["code"] == code
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Comment.id))) == 0
+
+
+def test_5000_characters_after_trimming_is_allowed(reader: Api, article: str) -> None:
+    assert reader.comment(article, "  " + "y" * 5000 + "\n ").status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "code"),
+    [
+        (b"{not json", "application/json", 400, "malformed_json"),
+        (b'["a", "list"]', "application/json", 400, "malformed_json"),
+        (b'{"body": "caf\xe9"}', "application/json", 400, "invalid_utf8"),
+        (b'{"body": "hi"}', "text/plain", 415, "unsupported_media_type"),
+        (b'{"body": "' + b"z" * 200_000 + b'"}', "application/json", 413, "body_too_large"),
+    ],
+)
+def test_malformed_requests(reader: Api, article: str, data, content_type, status, code) -> None:
+    response = reader.request(
+        "POST", f"/articles/{article}/comments", data=data, content_type=content_type
+    )
+    assert response.status_code == status
+    assert response.get_json()["error"]["code"] == code
+
+
+def test_unknown_ids_and_methods(api: Api, reader: Api) -> None:
+    assert api.get("/comments/424242").get_json()["error"]["code"] == "not_found"
+    assert reader.patch("/comments/424242", {"body": "x"}).status_code == 404
+    assert reader.delete("/comments/424242").status_code == 404
+    wrong = api.request("PUT", "/auth/session")
+    assert wrong.status_code == 405 and wrong.get_json()["error"]["code"] == "method_not_allowed"
+    assert api.get("/no/such/route").status_code == 404
+
+
+def test_openapi_lists_every_api_route(api: Api, app) -> None:
+    spec = api.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/"):
+            path = rule.rule[len("/api/v1") :].replace("<int:", "{").replace("<", "{")
+            path = path.replace(">", "}")
+            assert path in spec["paths"], path
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                assert method.lower() in spec["paths"][path]
+    post = spec["paths"]["/articles/{key}/comments"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["required"] == ["body"]
