@@ -8,6 +8,38 @@ from __future__ import annotations
 
 from flask import Flask
 
+DEFAULTS = {
+    # Distinct readers' reports that hide a comment until a moderator looks.
+    "REPORTS_TO_HIDE": 3,
+    # Screening policy; empty thresholds mean the model's own (chosen by cross-validation).
+    "POLICY_HOLD_THRESHOLDS": {},
+    "POLICY_REJECT_ENABLED": False,
+    "POLICY_REJECT_THRESHOLDS": {},
+    "POLICY_HOLD_FIRST_POSTS": 0,
+    # Sanctions ladder, suggested to moderators: withdrawn comments within the window.
+    "SANCTION_LADDER": ["warning", "premoderation", "suspension:1", "suspension:7", "ban"],
+    "LADDER_WINDOW_DAYS": 30,
+    "LADDER_MIN_WITHDRAWALS": 2,
+    # Classifier: None = the active model from the registry (the shipped one by default).
+    "MODEL_PATH": None,
+    "MODEL_DIR": None,
+    "MODEL_RECHECK_SECONDS": 30,
+}
+
 
 def init_app(app: Flask) -> None:
-    """Register moderation's screener, API and commands on the app."""
+    """Register moderation's screener, API, commands and seed data on the app."""
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+
+    from comments.screening import register_screener
+
+    from . import api, commands, models, registry, rules, views  # noqa: F401  (models: tables)
+    from .scoring import HouseRulesScreener
+
+    app.extensions["parley.model"] = {}
+    register_screener(app, HouseRulesScreener())
+    app.extensions["parley.seed"] = rules.seed_defaults
+    app.register_blueprint(api.bp)
+    app.register_blueprint(views.bp)
+    commands.init_app(app)

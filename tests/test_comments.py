@@ -8,8 +8,16 @@ import pytest
 
 from comments.extensions import db
 from comments.models import Comment, utcnow
-from comments.screening import Screening, register_screener
+from comments.screening import PublishEverything, Screening, register_screener
 from tests.conftest import Api
+
+
+@pytest.fixture(autouse=True)
+def _comments_alone(app) -> None:
+    """These tests are about threads, not judgement: run comments without moderation's
+    screener, as a site without the moderation package would (tests/test_screening.py covers
+    the classifier's verdicts)."""
+    register_screener(app, PublishEverything())
 
 
 class HoldWord:

@@ -1,0 +1,1017 @@
+"""Operations that enforce the house rules: report, decide, sanction, close a thread, appeal.
+
+Each one checks its rules, changes the data, writes the audit log and flushes; the caller
+commits once. The acting user is always passed in.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app, g
+from sqlalchemy import and_, func, or_, select, update
+
+from comments import services as comment_services
+from comments.audit import AuditEntry, record
+from comments.errors import ParleyError, not_found
+from comments.extensions import db
+from comments.models import Article, Comment, CommentStatus, Role, User, isoformat, utcnow
+from comments.sanitize import to_plain_text
+
+from . import policy
+from .models import (
+    APPEALABLE,
+    Action,
+    Appeal,
+    AppealStatus,
+    Decision,
+    HouseRule,
+    Notice,
+    Report,
+    ReportOutcome,
+    Sanction,
+    SanctionKind,
+)
+
+APPEAL_WINDOW = timedelta(days=14)
+
+# ------------------------------------------------------------------------------- rules
+
+
+def active_rules() -> list[HouseRule]:
+    return list(
+        db.session.scalars(
+            select(HouseRule).where(HouseRule.is_active.is_(True)).order_by(HouseRule.position)
+        )
+    )
+
+
+def get_rule(code: str | None, *, required: bool = True, active: bool = True) -> HouseRule | None:
+    """The rule with this code; refuses an unknown (or, for new acts, retired) rule."""
+    if code is None:
+        if required:
+            raise ParleyError("rule_required", "Cite the house rule.", 422, {"rule": "required"})
+        return None
+    rule = db.session.scalar(select(HouseRule).where(HouseRule.code == code))
+    if rule is None or (active and not rule.is_active):
+        raise ParleyError(
+            "unknown_rule", f"There is no house rule {code!r}.", 422, {"rule": "unknown rule"}
+        )
+    return rule
+
+
+def linked_signals() -> list[str]:
+    """Every classifier signal linked to an active rule."""
+    seen: list[str] = []
+    for rule in active_rules():
+        for signal in rule.signals or []:
+            if signal not in seen:
+                seen.append(signal)
+    return seen
+
+
+def create_rule(editor: User, data: dict[str, Any]) -> HouseRule:
+    code = data["code"].strip().lower()
+    if not code or not all(ch.isalnum() or ch in "-_" for ch in code):
+        raise ParleyError(
+            "validation_failed",
+            "A code is letters, digits, - and _.",
+            422,
+            {"code": "letters, digits, - and _"},
+        )
+    if db.session.scalar(select(HouseRule.id).where(HouseRule.code == code)) is not None:
+        raise ParleyError("rule_exists", f"A rule {code!r} exists.", 409)
+    position = data.get("position")
+    if position is None:
+        position = (db.session.scalar(select(func.max(HouseRule.position))) or 0) + 10
+    rule = HouseRule(
+        code=code,
+        title=data["title"].strip(),
+        text=data["text"].strip(),
+        position=position,
+        signals=_check_signals(data.get("signals") or []),
+        is_active=True,
+        updated_at=utcnow(),
+    )
+    db.session.add(rule)
+    db.session.flush()
+    record(editor, "rule.create", "rule", code, rule.to_json())
+    return rule
+
+
+def _check_signals(signals: list[Any]) -> list[str]:
+    from .scoring import known_signals
+
+    known = known_signals()
+    bad = [s for s in signals if not isinstance(s, str) or s not in known]
+    if bad:
+        raise ParleyError(
+            "validation_failed",
+            "Unknown classifier signal.",
+            422,
+            {"signals": "one of " + ", ".join(known)},
+        )
+    return list(dict.fromkeys(signals))
+
+
+def edit_rule(editor: User, rule: HouseRule, data: dict[str, Any]) -> HouseRule:
+    before = rule.to_json()
+    if data.get("title") is not None:
+        rule.title = data["title"].strip()
+    if data.get("text") is not None:
+        rule.text = data["text"].strip()
+    if data.get("position") is not None:
+        rule.position = data["position"]
+    if data.get("signals") is not None:
+        rule.signals = _check_signals(data["signals"])
+    if data.get("active") is not None:
+        rule.is_active = data["active"]
+    rule.updated_at = utcnow()
+    db.session.flush()
+    after = rule.to_json()
+    action = "rule.retire" if before["active"] and not after["active"] else "rule.edit"
+    changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+    record(editor, action, "rule", rule.code, changed)
+    return rule
+
+
+# ------------------------------------------------------------------------------ sanctions
+
+
+def active_sanctions(user_id: int) -> list[Sanction]:
+    """Sanctions in force now; expiry is checked here, when the user acts (no job needed)."""
+    cache = g.setdefault("parley_active_sanctions", {})
+    if user_id not in cache:
+        now = utcnow()
+        cache[user_id] = list(
+            db.session.scalars(
+                select(Sanction).where(
+                    Sanction.user_id == user_id,
+                    Sanction.kind != SanctionKind.WARNING,
+                    Sanction.lifted_at.is_(None),
+                    or_(Sanction.ends_at.is_(None), Sanction.ends_at > now),
+                )
+            )
+        )
+    return cache[user_id]
+
+
+def _forget_sanctions(user_id: int | None) -> None:
+    g.setdefault("parley_active_sanctions", {}).pop(user_id, None)
+
+
+def check_may_post(user: User) -> None:
+    """Refuse a banned or suspended user with the reason and, for a suspension, its end."""
+    for sanction in active_sanctions(user.id):
+        if sanction.kind == SanctionKind.BAN:
+            raise ParleyError(
+                "banned",
+                f"You have been banned from commenting ({sanction.rule.title}): {sanction.reason}",
+                403,
+                extra={"sanction": sanction.to_json()},
+            )
+    for sanction in active_sanctions(user.id):
+        if sanction.kind == SanctionKind.SUSPENSION:
+            raise ParleyError(
+                "suspended",
+                f"You are suspended from commenting until {isoformat(sanction.ends_at)} "
+                f"({sanction.rule.title}): {sanction.reason}",
+                403,
+                extra={"sanction": sanction.to_json(), "until": isoformat(sanction.ends_at)},
+            )
+
+
+def is_premoderated(user: User) -> bool:
+    return any(s.kind == SanctionKind.PREMODERATION for s in active_sanctions(user.id))
+
+
+def impose_sanction(
+    moderator: User, user: User, kind: str, rule: HouseRule, reason: str, days: int | None
+) -> tuple[Sanction, Decision]:
+    """Warn, premoderate, suspend or ban a commenter; they are told why and may appeal."""
+    kind_ = SanctionKind(kind)
+    if user.id == moderator.id:
+        raise ParleyError("own_account", "You can't sanction yourself.", 403)
+    if user.has_role(Role.MODERATOR) and not moderator.has_role(Role.ADMIN):
+        raise ParleyError("forbidden", "Only an admin can sanction staff.", 403)
+    ends_at = None
+    if kind_ == SanctionKind.SUSPENSION:
+        if days is None:
+            raise ParleyError(
+                "validation_failed",
+                "A suspension needs a number of days.",
+                422,
+                {"days": "required for a suspension"},
+            )
+        ends_at = utcnow() + timedelta(days=days)
+    elif days is not None and kind_ == SanctionKind.PREMODERATION:
+        ends_at = utcnow() + timedelta(days=days)
+    sanction = Sanction(
+        user_id=user.id,
+        kind=kind_,
+        rule_id=rule.id,
+        reason=reason,
+        moderator_id=moderator.id,
+        created_at=utcnow(),
+        ends_at=ends_at,
+    )
+    db.session.add(sanction)
+    db.session.flush()
+    decision = _decide(
+        Action(kind_.value), moderator, rule, reason, subject=user, sanction=sanction
+    )
+    _forget_sanctions(user.id)
+    record(
+        moderator,
+        f"user.{kind_.value}",
+        "user",
+        user.id,
+        {"sanction_id": sanction.id, "ends_at": isoformat(ends_at), "decision_id": decision.id},
+        rule_code=rule.code,
+        reason=reason,
+    )
+    return sanction, decision
+
+
+def lift_sanction(moderator: User, sanction: Sanction, note: str | None = None) -> Sanction:
+    """End a sanction early; the user is told."""
+    if sanction.lifted_at is not None or not sanction.is_active():
+        raise ParleyError(
+            "sanction_not_active",
+            "This sanction is no longer in force.",
+            409,
+            extra={"sanction": sanction.to_json()},
+        )
+    result = db.session.execute(
+        update(Sanction)
+        .where(Sanction.id == sanction.id, Sanction.lifted_at.is_(None))
+        .values(lifted_at=utcnow(), lifted_by_id=moderator.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(sanction)
+    if result.rowcount != 1:
+        raise ParleyError("sanction_not_active", "This sanction was just lifted.", 409)
+    decision = _decide(
+        Action.LIFT,
+        moderator,
+        sanction.rule,
+        note,
+        subject_id=sanction.user_id,
+        sanction=sanction,
+        notify=False,
+    )
+    _notify(
+        sanction.user_id,
+        "sanction_lifted",
+        decision,
+        f"Your {sanction.kind.value} has been lifted early." + (f" {note}" if note else ""),
+    )
+    _forget_sanctions(sanction.user_id)
+    record(
+        moderator,
+        "sanction.lift",
+        "sanction",
+        sanction.id,
+        {"user_id": sanction.user_id, "kind": sanction.kind.value},
+        reason=note,
+    )
+    return sanction
+
+
+# ------------------------------------------------------------------------------ decisions
+
+
+def _notify(
+    user_id: int | None,
+    kind: str,
+    decision: Decision | None,
+    message: str,
+    appeal: Appeal | None = None,
+) -> None:
+    if user_id is None:
+        return
+    db.session.add(
+        Notice(
+            user_id=user_id,
+            kind=kind,
+            decision_id=decision.id if decision else None,
+            appeal_id=appeal.id if appeal else None,
+            message=message,
+            created_at=utcnow(),
+        )
+    )
+
+
+def _statement(decision: Decision) -> str:
+    """A statement of reasons: what was decided, under which rule, by whom, how to appeal."""
+    what = {
+        Action.WITHDRAW: "Your comment was withdrawn",
+        Action.WARNING: "You have been warned",
+        Action.PREMODERATION: "Your comments will be reviewed before they are published",
+        Action.SUSPENSION: "You have been suspended from commenting",
+        Action.BAN: "You have been banned from commenting",
+    }.get(decision.action, f"A moderator decided: {decision.action.value}")
+    parts = [what]
+    if decision.rule is not None:
+        parts.append(f"under the house rule \u201c{decision.rule.title}\u201d")
+    text = " ".join(parts) + "."
+    text += (
+        " This was an automatic decision."
+        if decision.is_automatic
+        else " A moderator decided this."
+    )
+    if decision.note:
+        text += f" Moderator's note: {decision.note}"
+    text += (
+        f" You can appeal once within {APPEAL_WINDOW.days} days: "
+        f"POST /api/v1/decisions/{decision.id}/appeal."
+    )
+    return text
+
+
+def _decide(
+    action: Action,
+    moderator: User | None,
+    rule: HouseRule | None,
+    note: str | None,
+    *,
+    comment: Comment | None = None,
+    subject: User | None = None,
+    subject_id: int | None = None,
+    sanction: Sanction | None = None,
+    notify: bool = True,
+) -> Decision:
+    decision = Decision(
+        action=action,
+        comment_id=comment.id if comment else None,
+        subject_user_id=subject.id
+        if subject
+        else (subject_id if subject_id else (comment.author_id if comment else None)),
+        moderator_id=moderator.id if moderator else None,
+        rule_id=rule.id if rule else None,
+        sanction_id=sanction.id if sanction else None,
+        note=note,
+        is_automatic=moderator is None,
+        created_at=utcnow(),
+    )
+    db.session.add(decision)
+    db.session.flush()
+    if notify and action in APPEALABLE:
+        _notify(decision.subject_user_id, "decision", decision, _statement(decision))
+    return decision
+
+
+# Which states each decision applies to.
+_FROM = {
+    Action.APPROVE: (CommentStatus.PENDING, CommentStatus.PUBLISHED),
+    Action.WITHDRAW: (CommentStatus.PENDING, CommentStatus.PUBLISHED),
+    Action.REINSTATE: (CommentStatus.WITHDRAWN,),
+}
+
+
+def _conflict(comment: Comment, message: str) -> ParleyError:
+    db.session.refresh(comment)
+    return ParleyError(
+        "conflict",
+        message,
+        409,
+        extra={
+            "current": {
+                "comment_id": comment.id,
+                "status": comment.status.value,
+                "open_reports": open_report_count(comment.id),
+            }
+        },
+    )
+
+
+def open_report_count(comment_id: int) -> int:
+    return (
+        db.session.scalar(
+            select(func.count(Report.id)).where(
+                Report.comment_id == comment_id, Report.outcome == ReportOutcome.OPEN
+            )
+        )
+        or 0
+    )
+
+
+def decide_comment(
+    moderator: User, comment: Comment, action: str, rule_code: str | None, note: str | None
+) -> Decision:
+    """Approve, withdraw or reinstate a comment; the second of two racing moderators gets 409."""
+    act = Action(action)
+    rule = get_rule(rule_code, required=act == Action.WITHDRAW, active=False)
+    if comment.status not in _FROM[act]:
+        raise _conflict(
+            comment,
+            f"This comment is {comment.status.value}; it can't be "
+            f"{'approved' if act == Action.APPROVE else act.value + 'n'}.",
+        )
+    if (
+        act == Action.APPROVE
+        and comment.status == CommentStatus.PUBLISHED
+        and open_report_count(comment.id) == 0
+    ):
+        raise _conflict(comment, "This comment is already published and has no open reports.")
+    new_status = CommentStatus.WITHDRAWN if act == Action.WITHDRAW else CommentStatus.PUBLISHED
+    if not comment_services.transition(comment, _FROM[act], status=new_status, held_reason=None):
+        raise _conflict(comment, "Another moderator has just decided this comment.")
+    decision = _decide(act, moderator, rule, note, comment=comment)
+    outcome = ReportOutcome.UPHELD if act == Action.WITHDRAW else ReportOutcome.REJECTED
+    if act != Action.REINSTATE:
+        db.session.execute(
+            update(Report)
+            .where(Report.comment_id == comment.id, Report.outcome == ReportOutcome.OPEN)
+            .values(outcome=outcome, resolved_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    record(
+        moderator,
+        f"comment.{act.value}",
+        "comment",
+        comment.id,
+        {
+            "decision_id": decision.id,
+            "article": comment.article.key,
+            "author_id": comment.author_id,
+        },
+        rule_code=rule.code if rule else None,
+        reason=note,
+    )
+    return decision
+
+
+# -------------------------------------------------------------------------------- reports
+
+
+def report_comment(
+    reporter: User, comment: Comment, rule_code: str, note: str | None
+) -> tuple[Report, bool]:
+    """Report a comment under a rule. Returns (report, created); a repeat returns the first."""
+    if comment.status in (CommentStatus.WITHDRAWN, CommentStatus.DELETED):
+        raise ParleyError(
+            "comment_unavailable",
+            f"This comment has been {comment.status.value}; it can't be reported.",
+            409,
+        )
+    if (
+        comment.status == CommentStatus.PENDING
+        and comment.author_id != reporter.id
+        and comment.held_reason != "reports"
+    ):
+        raise not_found("comment")
+    if comment.author_id == reporter.id:
+        raise ParleyError("own_comment", "You can't report your own comment.", 403)
+    existing = db.session.scalar(
+        select(Report).where(Report.comment_id == comment.id, Report.reporter_id == reporter.id)
+    )
+    if existing is not None:
+        return existing, False
+    rule = get_rule(rule_code)
+    if note is not None:
+        note = note.strip() or None
+    report = Report(
+        comment_id=comment.id,
+        reporter_id=reporter.id,
+        rule_id=rule.id,
+        note=note,
+        created_at=utcnow(),
+    )
+    db.session.add(report)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except Exception:  # the same reader reporting twice at once: the unique key wins
+        existing = db.session.scalar(
+            select(Report).where(Report.comment_id == comment.id, Report.reporter_id == reporter.id)
+        )
+        if existing is None:
+            raise
+        return existing, False
+    reporters = (
+        db.session.scalar(
+            select(func.count(func.distinct(Report.reporter_id))).where(
+                Report.comment_id == comment.id, Report.outcome == ReportOutcome.OPEN
+            )
+        )
+        or 0
+    )
+    threshold = current_app.config["REPORTS_TO_HIDE"]
+    if (
+        comment.status == CommentStatus.PUBLISHED
+        and policy.report_threshold_reached(reporters, threshold)
+        and comment_services.transition(
+            comment, (CommentStatus.PUBLISHED,), status=CommentStatus.PENDING, held_reason="reports"
+        )
+    ):
+        decision = _decide(
+            Action.HIDE,
+            None,
+            rule,
+            f"{reporters} readers reported it",
+            comment=comment,
+            notify=False,
+        )
+        record(
+            None,
+            "comment.hide",
+            "comment",
+            comment.id,
+            {"decision_id": decision.id, "reports": reporters},
+            rule_code=rule.code,
+        )
+    return report, True
+
+
+def my_reports(user: User, page: int, per_page: int) -> dict[str, Any]:
+    query = select(Report).where(Report.reporter_id == user.id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    reports = db.session.scalars(
+        query.order_by(Report.created_at.desc(), Report.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return {
+        "reports": [r.to_json() for r in reports],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
+
+
+# ------------------------------------------------------------------------- closing threads
+
+
+def set_thread_open(editor: User, article: Article, is_open: bool) -> Article:
+    article.is_open = is_open
+    article.closed_at = None if is_open else utcnow()
+    if is_open and not comment_services.accepts_comments(article):
+        # Reopening a thread past its automatic close: the editor's word wins.
+        article.auto_close_days = 0
+    comment_services.bump_article(article.id)
+    db.session.flush()
+    db.session.refresh(article)
+    record(editor, "article.reopen" if is_open else "article.close", "article", article.key)
+    return article
+
+
+def update_article(editor: User, article: Article, data: dict[str, Any]) -> Article:
+    changed: dict[str, Any] = {}
+    for name in ("title", "url", "auto_close_days"):
+        if name in data and data[name] != getattr(article, name):
+            changed[name] = {"from": getattr(article, name), "to": data[name]}
+            setattr(article, name, data[name])
+    if (
+        "auto_close_days" in data
+        and data["auto_close_days"] is not None
+        and not 0 <= data["auto_close_days"] <= 3650
+    ):
+        raise ParleyError(
+            "validation_failed", "0 to 3650 days.", 422, {"auto_close_days": "0 to 3650"}
+        )
+    comment_services.bump_article(article.id)
+    db.session.flush()
+    db.session.refresh(article)
+    record(editor, "article.edit", "article", article.key, changed)
+    return article
+
+
+# -------------------------------------------------------------------------------- appeals
+
+
+def appeal(user: User, decision: Decision, statement: str) -> Appeal:
+    """The affected user appeals a decision once, within the window."""
+    if decision.subject_user_id != user.id:
+        raise ParleyError("not_affected", "Only the person a decision affects can appeal it.", 403)
+    if decision.action not in APPEALABLE:
+        raise ParleyError("not_appealable", "This decision can't be appealed.", 409)
+    if db.session.scalar(select(Appeal.id).where(Appeal.decision_id == decision.id)):
+        raise ParleyError("already_appealed", "You have already appealed this decision.", 409)
+    if utcnow() - decision.created_at > APPEAL_WINDOW:
+        raise ParleyError(
+            "appeal_window_closed", f"Appeals must be made within {APPEAL_WINDOW.days} days.", 403
+        )
+    statement = statement.strip()
+    if not statement:
+        raise ParleyError(
+            "validation_failed", "Say why the decision was wrong.", 422, {"statement": "required"}
+        )
+    item = Appeal(
+        decision_id=decision.id, appellant_id=user.id, statement=statement, created_at=utcnow()
+    )
+    db.session.add(item)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except Exception:
+        raise ParleyError(
+            "already_appealed", "You have already appealed this decision.", 409
+        ) from None
+    record(user, "appeal.create", "decision", decision.id, {"appeal_id": item.id})
+    return item
+
+
+def decide_appeal(moderator: User, item: Appeal, action: str, note: str | None) -> Appeal:
+    """Uphold or reverse; decided by someone other than the original moderator (or an admin)."""
+    decision = item.decision
+    if decision.moderator_id == moderator.id and not moderator.has_role(Role.ADMIN):
+        raise ParleyError(
+            "same_moderator",
+            "An appeal is decided by a moderator other than the one who made the decision.",
+            403,
+        )
+    status = AppealStatus.UPHELD if action == "uphold" else AppealStatus.REVERSED
+    result = db.session.execute(
+        update(Appeal)
+        .where(Appeal.id == item.id, Appeal.status == AppealStatus.OPEN)
+        .values(status=status, decided_at=utcnow(), decided_by_id=moderator.id, outcome_note=note)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(item)
+    if result.rowcount != 1:
+        raise ParleyError(
+            "conflict",
+            "This appeal has already been decided.",
+            409,
+            extra={"current": {"appeal_id": item.id, "status": item.status.value}},
+        )
+    if status == AppealStatus.REVERSED:
+        _reverse(moderator, decision)
+    message = (
+        "Your appeal was upheld: the decision stands."
+        if status == AppealStatus.UPHELD
+        else "Your appeal succeeded: the decision has been reversed."
+    )
+    if note:
+        message += f" Moderator's note: {note}"
+    _notify(item.appellant_id, "appeal_outcome", decision, message, appeal=item)
+    record(
+        moderator,
+        f"appeal.{status.value}",
+        "appeal",
+        item.id,
+        {"decision_id": decision.id},
+        reason=note,
+    )
+    return item
+
+
+def _reverse(moderator: User, decision: Decision) -> None:
+    decision.reversed_at = utcnow()
+    if decision.action == Action.WITHDRAW and decision.comment_id is not None:
+        comment = db.session.get(Comment, decision.comment_id)
+        if comment is not None and comment.status == CommentStatus.WITHDRAWN:
+            comment_services.transition(
+                comment, (CommentStatus.WITHDRAWN,), status=CommentStatus.PUBLISHED
+            )
+            record(
+                moderator,
+                "comment.reinstate",
+                "comment",
+                comment.id,
+                {"decision_id": decision.id, "via": "appeal"},
+            )
+    elif decision.sanction_id is not None:
+        sanction = db.session.get(Sanction, decision.sanction_id)
+        if sanction is not None and sanction.lifted_at is None:
+            sanction.lifted_at = utcnow()
+            sanction.lifted_by_id = moderator.id
+            _forget_sanctions(sanction.user_id)
+            record(
+                moderator,
+                "sanction.lift",
+                "sanction",
+                sanction.id,
+                {"decision_id": decision.id, "via": "appeal"},
+            )
+    db.session.flush()
+
+
+# -------------------------------------------------------------------------------- notices
+
+
+def notices(user: User, page: int, per_page: int) -> dict[str, Any]:
+    query = select(Notice).where(Notice.user_id == user.id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = list(
+        db.session.scalars(
+            query.order_by(Notice.created_at.desc(), Notice.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    appealed = (
+        {
+            a.decision_id: a
+            for a in db.session.scalars(
+                select(Appeal).where(
+                    Appeal.decision_id.in_([n.decision_id for n in items if n.decision_id])
+                )
+            )
+        }
+        if items
+        else {}
+    )
+    out = []
+    now = utcnow()
+    for notice in items:
+        d = notice.decision
+        entry: dict[str, Any] = {
+            "id": notice.id,
+            "kind": notice.kind,
+            "message": notice.message,
+            "created_at": isoformat(notice.created_at),
+            "decision": d.to_json() if d else None,
+        }
+        if d is not None and notice.kind == "decision":
+            existing = appealed.get(d.id)
+            entry["appeal"] = existing.to_json() if existing else None
+            open_window = now - d.created_at <= APPEAL_WINDOW
+            entry["can_appeal"] = existing is None and open_window and d.reversed_at is None
+            entry["appeal_url"] = f"/api/v1/decisions/{d.id}/appeal"
+            entry["appeal_by"] = isoformat(d.created_at + APPEAL_WINDOW)
+            if d.comment_id is not None:
+                comment = db.session.get(Comment, d.comment_id)
+                if comment is not None:
+                    entry["comment"] = {
+                        "id": comment.id,
+                        "status": comment.status.value,
+                        "excerpt": to_plain_text(comment.body_html)[:200],
+                        "article_key": comment.article.key,
+                    }
+        out.append(entry)
+    return {"notices": out, "page": page, "per_page": per_page, "total": total}
+
+
+def my_comments(user: User, page: int, per_page: int) -> dict[str, Any]:
+    query = select(Comment).where(Comment.author_id == user.id)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return {
+        "comments": [comment_services.comment_json(c, user) for c in items],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
+
+
+# ---------------------------------------------------------------------------------- audit
+
+
+def audit_query(
+    actor: int | None,
+    action: str | None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+) -> Any:
+    query = select(AuditEntry)
+    if actor is not None:
+        query = query.where(AuditEntry.actor_id == actor)
+    if action:
+        # "comment" matches every comment.* action; "comment.withdraw" only itself
+        query = query.where(
+            or_(AuditEntry.action == action, AuditEntry.action.startswith(action + "."))
+        )
+    if target_type:
+        query = query.where(AuditEntry.target_type == target_type)
+    if target_id:
+        query = query.where(AuditEntry.target_id == target_id)
+    return query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+
+
+def author_record(user_id: int | None) -> dict[str, Any]:
+    """A commenter's record for the moderator: counts, recent decisions, sanctions, and the
+    ladder's suggested next step."""
+    if user_id is None:
+        return {"user": None}
+    user = db.session.get(User, user_id)
+    counts = dict(
+        db.session.execute(
+            select(Comment.status, func.count(Comment.id))
+            .where(Comment.author_id == user_id)
+            .group_by(Comment.status)
+        ).all()
+    )
+    decisions = list(
+        db.session.scalars(
+            select(Decision)
+            .where(Decision.subject_user_id == user_id)
+            .order_by(Decision.created_at.desc())
+            .limit(10)
+        )
+    )
+    sanctions = list(
+        db.session.scalars(
+            select(Sanction).where(Sanction.user_id == user_id).order_by(Sanction.created_at.desc())
+        )
+    )
+    window = timedelta(days=current_app.config["LADDER_WINDOW_DAYS"])
+    recent_withdrawals = (
+        db.session.scalar(
+            select(func.count(Decision.id)).where(
+                Decision.subject_user_id == user_id,
+                Decision.action == Action.WITHDRAW,
+                Decision.reversed_at.is_(None),
+                Decision.created_at >= utcnow() - window,
+            )
+        )
+        or 0
+    )
+    used = []
+    for s in sanctions:
+        if s.kind == SanctionKind.SUSPENSION and s.ends_at is not None:
+            used.append(f"suspension:{max(1, round((s.ends_at - s.created_at).days))}")
+        else:
+            used.append(s.kind.value)
+    return {
+        "user": user.to_public() if user else None,
+        "joined_at": isoformat(user.created_at) if user else None,
+        "comments": {status.value: counts.get(status, 0) for status in CommentStatus},
+        "recent_withdrawals": recent_withdrawals,
+        "decisions": [d.to_json() for d in decisions],
+        "sanctions": [s.to_json() for s in sanctions],
+        "suggested_sanction": policy.suggest_sanction(
+            recent_withdrawals,
+            used,
+            current_app.config["SANCTION_LADDER"],
+            current_app.config["LADDER_MIN_WITHDRAWALS"],
+        ),
+    }
+
+
+# ---------------------------------------------------------------------------------- queues
+
+
+def queue(
+    kind: str,
+    article_key: str | None,
+    rule_code: str | None,
+    author_id: int | None,
+    page: int,
+    per_page: int,
+) -> dict[str, Any]:
+    """One page of a moderation queue, each item with what a moderator needs to decide."""
+    filters = []
+    if article_key:
+        filters.append(
+            Comment.article_id
+            == select(Article.id).where(Article.key == article_key).scalar_subquery()
+        )
+    if author_id is not None:
+        filters.append(Comment.author_id == author_id)
+    if rule_code:
+        filters.append(
+            Comment.id.in_(
+                select(Report.comment_id)
+                .join(HouseRule, Report.rule_id == HouseRule.id)
+                .where(HouseRule.code == rule_code)
+            )
+        )
+    if kind == "pending":
+        where = and_(
+            Comment.status == CommentStatus.PENDING,
+            or_(Comment.held_reason.is_(None), Comment.held_reason != "reports"),
+            *filters,
+        )
+        total = db.session.scalar(select(func.count(Comment.id)).where(where)) or 0
+        rows = list(
+            db.session.scalars(
+                select(Comment)
+                .where(where)
+                .order_by(Comment.created_at, Comment.id)
+                .limit(per_page)
+                .offset((page - 1) * per_page)
+            )
+        )
+    elif kind == "reported":
+        counts = (
+            select(Report.comment_id, func.count(Report.id).label("n"))
+            .where(Report.outcome == ReportOutcome.OPEN)
+            .group_by(Report.comment_id)
+            .subquery()
+        )
+        where = and_(Comment.status.in_((CommentStatus.PUBLISHED, CommentStatus.PENDING)), *filters)
+        base = select(Comment).join(counts, counts.c.comment_id == Comment.id).where(where)
+        total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        rows = list(
+            db.session.scalars(
+                base.order_by(
+                    counts.c.n.desc(),
+                    func.coalesce(Comment.score, 0).desc(),
+                    Comment.created_at,
+                    Comment.id,
+                )
+                .limit(per_page)
+                .offset((page - 1) * per_page)
+            )
+        )
+    else:
+        raise ParleyError("invalid_parameter", "Unknown queue.", 400, {"kind": "unknown"})
+    return {
+        "kind": kind,
+        "items": [queue_item(c) for c in rows],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
+
+
+def queue_item(comment: Comment) -> dict[str, Any]:
+    from .scoring import explain
+
+    reports = list(
+        db.session.scalars(
+            select(Report).where(Report.comment_id == comment.id).order_by(Report.created_at)
+        )
+    )
+    parent = db.session.get(Comment, comment.parent_id) if comment.parent_id else None
+    item = comment_services.comment_json(comment, None, True)
+    item["body"] = comment.body
+    item["held_reason"] = comment.held_reason
+    item["version"] = comment.version
+    return {
+        "comment": item,
+        "context": {
+            "article": {
+                "key": comment.article.key,
+                "title": comment.article.title,
+                "url": comment.article.url,
+            },
+            "parent": comment_services.comment_json(parent, None, True) if parent else None,
+        },
+        "reports": [
+            r.to_json(for_moderator=True) for r in reports if r.outcome == ReportOutcome.OPEN
+        ],
+        "report_count": sum(1 for r in reports if r.outcome == ReportOutcome.OPEN),
+        "scores": comment.scores,
+        "score": comment.score,
+        "model_version": comment.model_version,
+        "highlights": explain(comment.body),
+        "author": author_record(comment.author_id),
+    }
+
+
+def appeals_queue(page: int, per_page: int) -> dict[str, Any]:
+    where = Appeal.status == AppealStatus.OPEN
+    total = db.session.scalar(select(func.count(Appeal.id)).where(where)) or 0
+    items = list(
+        db.session.scalars(
+            select(Appeal)
+            .where(where)
+            .order_by(Appeal.created_at, Appeal.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    out = []
+    for item in items:
+        d = item.decision
+        comment = db.session.get(Comment, d.comment_id) if d.comment_id else None
+        sanction = db.session.get(Sanction, d.sanction_id) if d.sanction_id else None
+        out.append(
+            {
+                "appeal": item.to_json(),
+                "decision": d.to_json(),
+                "comment": (
+                    {**comment_services.comment_json(comment, None, True), "body": comment.body}
+                    if comment
+                    else None
+                ),
+                "sanction": sanction.to_json() if sanction else None,
+                "author": author_record(d.subject_user_id),
+            }
+        )
+    return {"kind": "appeals", "items": out, "page": page, "per_page": per_page, "total": total}
+
+
+def history(
+    article_key: str | None, author_id: int | None, page: int, per_page: int
+) -> dict[str, Any]:
+    query = select(Decision)
+    if author_id is not None:
+        query = query.where(Decision.subject_user_id == author_id)
+    if article_key:
+        query = (
+            query.join(Comment, Comment.id == Decision.comment_id)
+            .join(Article, Article.id == Comment.article_id)
+            .where(Article.key == article_key)
+        )
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.order_by(Decision.created_at.desc(), Decision.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return {
+        "kind": "history",
+        "items": [d.to_json() for d in items],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
