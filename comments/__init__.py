@@ -42,14 +42,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
 
-    from . import auth, errors
+    from . import auth, errors, security
 
     errors.init_app(app)
     auth.init_app(app)
+    security.init_app(app)
 
-    from . import api, cli
+    from . import api, cli, views
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(views.bp)
     cli.init_app(app)
 
     # Moderation plugs its rules, reports and classifier in; comments never imports it

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     "WTF_CSRF_HEADERS": ["X-CSRFToken", "X-CSRF-Token"],
     "JSON_SORT_KEYS": False,
+    # Newsroom origins allowed to frame Parley's pages and to call the API with cookies.
+    "FRAME_ANCESTORS": [],
+    "CORS_ORIGINS": [],
     "ARGON2_PROFILE": "default",
 }
 

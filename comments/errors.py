@@ -51,6 +51,14 @@ _HTTP_CODES = {
 }
 
 
+def wants_html() -> bool:
+    """Pages get an HTML error page; the API (and any JSON client) gets the JSON shape."""
+    if request.path.startswith("/api/"):
+        return False
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "text/html"
+
+
 def error_response(
     code: str,
     message: str,
@@ -58,6 +66,13 @@ def error_response(
     fields: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> tuple[Response, int]:
+    if wants_html():
+        from flask import render_template
+
+        html = render_template(
+            "error.html", code=code, message=message, status=status, fields=fields or {}
+        )
+        return Response(html, status=status, mimetype="text/html"), status
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields

@@ -305,3 +305,23 @@ def test_openapi_lists_every_api_route(api: Api, app) -> None:
                 assert method.lower() in spec["paths"][path]
     post = spec["paths"]["/articles/{key}/comments"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["required"] == ["body"]
+
+
+def test_database_error_rolls_back_and_leaves_nothing(
+    app, reader: Api, article: str, monkeypatch
+) -> None:
+    """A failure after the comment row is written must not leave it behind."""
+    from sqlalchemy.exc import OperationalError
+
+    from comments import services
+
+    def broken(article_id: int) -> None:
+        db.session.flush()  # the comment row is written...
+        raise OperationalError("UPDATE articles", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(services, "bump_article", broken)
+    response = reader.comment(article, "This will not be stored")
+    assert response.status_code == 500
+    assert response.get_json()["error"]["code"] == "internal_error"
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Comment.id))) == 0

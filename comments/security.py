@@ -1,0 +1,58 @@
+"""Security headers on every response, and CORS for the newsroom origins a site configures."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, Response, current_app, g, request
+
+
+def csp_nonce() -> str:
+    """A per-response nonce: the only inline script a page may run carries it."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def content_security_policy() -> str:
+    ancestors = " ".join(["'self'", *current_app.config["FRAME_ANCESTORS"]])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' 'nonce-{csp_nonce()}'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            f"frame-ancestors {ancestors}",
+        ]
+    )
+
+
+def _headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", content_security_policy())
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if current_app.config["ENV"] == "production":
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    origin = request.headers.get("Origin")
+    if origin and request.path.startswith("/api/") and origin in current_app.config["CORS_ORIGINS"]:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Allow-Credentials"] = "true"
+        headers["Access-Control-Expose-Headers"] = "ETag, Retry-After"
+        if request.method == "OPTIONS":
+            headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE"
+            headers["Access-Control-Allow-Headers"] = "Content-Type, X-CSRFToken, If-None-Match"
+            headers["Access-Control-Max-Age"] = "600"
+    if request.path.startswith("/api/"):
+        response.vary.add("Origin")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_headers)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
