@@ -42,11 +42,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
 
-    from . import auth, errors, security
+    from . import auth, errors, limits, security
 
     errors.init_app(app)
     auth.init_app(app)
     security.init_app(app)
+    limits.init_app(app)
 
     from . import api, cli, views
 

@@ -10,6 +10,14 @@ from flask_wtf.csrf import generate_csrf
 from . import audit, auth, openapi, services
 from .errors import ParleyError
 from .extensions import db
+from .limits import (
+    client_address,
+    configured,
+    limiter,
+    posting_limit,
+    signin_account,
+    user_or_address,
+)
 from .models import Role, User
 from .validation import Field, query_choice, query_int, read_json
 
@@ -18,7 +26,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 def viewer() -> User | None:
     """The signed-in user, or None for an anonymous reader."""
-    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]
+    # The real object, not Flask-Login's proxy: services hand it to the ORM.
+    return current_user._get_current_object() if current_user.is_authenticated else None
 
 
 def signed_in() -> User:
@@ -42,6 +51,7 @@ SIGNIN = {
 
 
 @bp.post("/auth/signup")
+@limiter.limit(configured("RATELIMIT_SIGNUP_IP"), key_func=client_address)
 @openapi.body(SIGNUP)
 def signup():
     """Create a reader account and sign in."""
@@ -53,6 +63,8 @@ def signup():
 
 
 @bp.post("/auth/signin")
+@limiter.limit(configured("RATELIMIT_SIGNIN_IP"), key_func=client_address)
+@limiter.limit(configured("RATELIMIT_SIGNIN_ACCOUNT"), key_func=signin_account)
 @openapi.body(SIGNIN)
 def signin():
     """Sign in with email and password."""
@@ -67,9 +79,28 @@ def signin():
 
 @bp.post("/auth/signout")
 def signout():
-    """Sign out of this session."""
+    """Sign out, ending this user's sessions everywhere."""
     auth.end_session()
     return Response(status=204)
+
+
+PASSWORD_CHANGE = {
+    "current_password": Field(str, max_length=auth.PASSWORD_MAX),
+    "new_password": Field(str, max_length=auth.PASSWORD_MAX),
+}
+
+
+@bp.post("/auth/password")
+@limiter.limit(configured("RATELIMIT_SIGNIN_ACCOUNT"), key_func=user_or_address)
+@openapi.body(PASSWORD_CHANGE)
+def change_password():
+    """Change your password; your other sessions end, this one continues."""
+    user = signed_in()
+    data = read_json(PASSWORD_CHANGE)
+    auth.change_password(user, data["current_password"], data["new_password"])
+    db.session.commit()
+    auth.start_session(user)
+    return jsonify(user=user.to_private(), csrf_token=generate_csrf())
 
 
 @bp.get("/auth/session")
@@ -145,6 +176,8 @@ NEW_COMMENT = {
 
 
 @bp.post("/articles/<key>/comments")
+@limiter.limit(posting_limit, key_func=user_or_address)
+@limiter.limit(configured("RATELIMIT_POST_IP"), key_func=client_address)
 @openapi.body(NEW_COMMENT)
 def post_comment(key: str):
     """Post a comment or a reply: 201 when published, 202 when held for review."""
@@ -180,6 +213,7 @@ EDIT = {"body": Field(str, max_length=1_000_000)}
 
 
 @bp.patch("/comments/<int:comment_id>")
+@limiter.limit(posting_limit, key_func=user_or_address)
 @openapi.body(EDIT)
 def edit_comment(comment_id: int):
     """Rewrite your own comment within the edit window."""

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app, session
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy import update
 
 from .errors import ParleyError
 from .extensions import db, login_manager
@@ -147,9 +148,38 @@ def start_session(user: User) -> None:
     login_user(user)
 
 
+def end_other_sessions(user: User) -> None:
+    """Invalidate every session of this user (flushes): their cookies name an old version."""
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(user)
+
+
 def end_session() -> None:
+    """Sign out here and everywhere else this user is signed in."""
+    if current_user.is_authenticated:
+        end_other_sessions(current_user._get_current_object())
+        db.session.commit()
     logout_user()
     session.clear()
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Set a new password (flushes); every other session of the user ends."""
+    if not verify_password(user.password_hash, current[:PASSWORD_MAX]):
+        raise ParleyError(
+            "invalid_credentials",
+            "Your current password is not right.",
+            403,
+            {"current_password": "wrong"},
+        )
+    check_password(new)
+    user.password_hash = hash_password(new)
+    end_other_sessions(user)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -33,6 +33,22 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     "WTF_CSRF_HEADERS": ["X-CSRFToken", "X-CSRF-Token"],
     "JSON_SORT_KEYS": False,
+    # Abuse limits (Flask-Limiter syntax). Counters in Redis when REDIS_URL is set.
+    "REDIS_URL": None,
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_KEY_PREFIX": "parley",
+    "RATELIMIT_POST_USER": "5/minute;60/day",
+    "RATELIMIT_POST_NEW_USER": "2/minute;20/day",  # accounts younger than a day
+    "RATELIMIT_POST_IP": "30/minute;600/day",
+    "RATELIMIT_REPORT_USER": "10/minute;100/day",
+    "RATELIMIT_SIGNIN_IP": "20/minute;200/day",
+    "RATELIMIT_SIGNIN_ACCOUNT": "5/minute;50/day",
+    "RATELIMIT_SIGNUP_IP": "5/hour;20/day",
+    # How many reverse proxies in front of Parley may set X-Forwarded-For (0: none).
+    "PROXY_FIX_X_FOR": 0,
+    # The same or nearly the same text from one user within this many minutes is refused.
+    "DUPLICATE_WINDOW_MINUTES": 10,
     # Newsroom origins allowed to frame Parley's pages and to call the API with cookies.
     "FRAME_ANCESTORS": [],
     "CORS_ORIGINS": [],

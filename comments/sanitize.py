@@ -28,9 +28,7 @@ import nh3
 
 __all__ = ["ALLOWED_TAGS", "ALLOWED_URL_SCHEMES", "LINK_REL", "sanitize", "to_plain_text"]
 
-ALLOWED_TAGS: frozenset[str] = frozenset(
-    {"b", "strong", "i", "em", "blockquote", "p", "br", "a"}
-)
+ALLOWED_TAGS: frozenset[str] = frozenset({"b", "strong", "i", "em", "blockquote", "p", "br", "a"})
 ALLOWED_URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
 LINK_REL = "nofollow ugc noopener"
 
@@ -39,8 +37,21 @@ LINK_REL = "nofollow ugc noopener"
 # comment text (e.g. the body of an <iframe srcdoc> fallback, <noscript>, <svg><script>).
 _CLEAN_CONTENT_TAGS = frozenset(
     {
-        "script", "style", "iframe", "noscript", "noembed", "noframes", "template",
-        "textarea", "title", "xmp", "object", "applet", "svg", "math", "plaintext",
+        "script",
+        "style",
+        "iframe",
+        "noscript",
+        "noembed",
+        "noframes",
+        "template",
+        "textarea",
+        "title",
+        "xmp",
+        "object",
+        "applet",
+        "svg",
+        "math",
+        "plaintext",
     }
 )
 
@@ -66,9 +77,7 @@ _CLEANER = nh3.Cleaner(
 #   an unbalanced one in a comment reorders text after it in plain-text contexts (notices,
 #   excerpts, e-mail subjects) and is the classic way to spoof a URL or file name. The
 #   scope-less marks LRM/RLM/ALM, which RTL writers do use, are kept.
-_DROP_CHARS_RE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+_DROP_CHARS_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NEWLINE_RE = re.compile(r"\r\n?")
 
 # "<https://example.com>" is how people quote URLs in e-mail; the HTML parser would read it
@@ -176,7 +185,7 @@ class _Paragrapher:
         elif self.pending_br:
             self.out.append("<br>" * self.pending_br)
         self.pending_br = 0
-        for idx in self.real[self.emitted:]:
+        for idx in self.real[self.emitted :]:
             self.out.append(self.stack[idx][1])
         self.emitted = len(self.real)
 

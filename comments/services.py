@@ -6,7 +6,10 @@ verdict, then adds and flushes. The caller (a view or a command) commits once.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +27,8 @@ from .validation import check_text
 
 THREAD_CLOSED_MESSAGE = "Comments are closed on this article"
 SORTS = ("oldest", "newest", "replies")
+# Shown for comments kept after their author deleted the account.
+DELETED_AUTHOR = {"id": None, "display_name": "[deleted account]"}
 
 
 # ---------------------------------------------------------------------------- articles
@@ -171,11 +176,53 @@ def _resolve_parent(article: Article, parent_id: int, author: User) -> Comment:
     return parent
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _fingerprint(text: str) -> str:
+    """Text with case, punctuation and spacing folded away: "Great, news!!" ~ "great news"."""
+    return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def check_not_repeat(author: User, body: str, exclude_id: int | None = None) -> None:
+    """Refuse the same or nearly the same text from one author within the window."""
+    minutes = current_app.config["DUPLICATE_WINDOW_MINUTES"]
+    if not minutes:
+        return
+    since = utcnow() - timedelta(minutes=minutes)
+    recent = db.session.scalars(
+        select(Comment.body)
+        .where(
+            Comment.author_id == author.id,
+            Comment.created_at >= since,
+            Comment.status != CommentStatus.DELETED,
+            Comment.id != (exclude_id or 0),
+        )
+        .order_by(Comment.created_at.desc())
+        .limit(20)
+    )
+    mine = _fingerprint(body)
+    for other in recent:
+        theirs = _fingerprint(other)
+        if mine == theirs or (
+            min(len(mine), len(theirs)) > 20
+            and difflib.SequenceMatcher(None, mine, theirs).ratio() >= 0.9
+        ):
+            raise ParleyError(
+                "duplicate_comment",
+                "You posted the same comment a moment ago. Say something new, or edit "
+                "the comment you posted.",
+                409,
+                {"body": "repeats a recent comment"},
+            )
+
+
 def post_comment(article: Article, author: User, body: str, parent_id: int | None) -> Comment:
     """Post a comment or reply; its status says whether it was published or held."""
     ensure_open(article)
     get_screener().check_author(author, article)
     body = check_body(body)
+    check_not_repeat(author, body)
     parent = _resolve_parent(article, parent_id, author) if parent_id is not None else None
     body_html = sanitize(body)
     verdict = _screen(body, author, article)
@@ -313,7 +360,9 @@ def comment_json(comment: Comment, viewer: User | None, full: bool = True) -> di
         "id": comment.id,
         "article_key": comment.article.key,
         "parent_id": comment.parent_id,
-        "author": comment.author.to_public() if full and comment.author else None,
+        "author": (comment.author.to_public() if comment.author else DELETED_AUTHOR)
+        if full
+        else None,
         "body_html": comment.body_html if full else None,
         "status": status,
         "created_at": isoformat(comment.created_at),

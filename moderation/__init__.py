@@ -24,6 +24,9 @@ DEFAULTS = {
     "MODEL_PATH": None,
     "MODEL_DIR": None,
     "MODEL_RECHECK_SECONDS": 30,
+    # When a reader deletes their account: "anonymise" keeps their comments under
+    # "[deleted account]"; "remove" deletes them (threads keep placeholders).
+    "DELETED_ACCOUNT_COMMENTS": "anonymise",
 }
 
 

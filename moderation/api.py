@@ -19,6 +19,7 @@ from comments.audit import record
 from comments.auth import require_role
 from comments.errors import ParleyError, not_found
 from comments.extensions import db
+from comments.limits import configured, limiter, user_or_address
 from comments.models import Role, User
 from comments.validation import Field, query_choice, query_int, read_json
 
@@ -117,6 +118,7 @@ REPORT = {
 
 
 @bp.post("/comments/<int:comment_id>/reports")
+@limiter.limit(configured("RATELIMIT_REPORT_USER"), key_func=user_or_address)
 @openapi.body(REPORT)
 def report(comment_id: int):
     """Report a comment that breaks a house rule: 201, or 200 with your earlier report."""
@@ -150,6 +152,44 @@ def my_comments():
     """My comments, newest first, with their status (published, pending, withdrawn...)."""
     user = signed_in()
     return jsonify(services.my_comments(user, *_page()))
+
+
+@bp.get("/me/export")
+def export_my_data():
+    """Download everything Parley holds about me, as JSON."""
+    user = signed_in()
+    from . import privacy
+
+    response = jsonify(privacy.export(user))
+    response.headers["Content-Disposition"] = "attachment; filename=parley-my-data.json"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+DELETE_ACCOUNT = {"password": Field(str, max_length=1024)}
+
+
+@bp.delete("/me")
+@openapi.body(DELETE_ACCOUNT)
+def delete_my_account():
+    """Delete my account and personal data (confirm with the password)."""
+    from comments import auth
+
+    from . import privacy
+
+    user = signed_in()
+    data = read_json(DELETE_ACCOUNT)
+    if not auth.verify_password(user.password_hash, data["password"]):
+        raise ParleyError(
+            "invalid_credentials", "That password is not right.", 403, {"password": "wrong"}
+        )
+    privacy.delete_account(user)
+    db.session.commit()
+    auth.logout_user()
+    from flask import session
+
+    session.clear()
+    return Response(status=204)
 
 
 # ----------------------------------------------------------------------------- queues

@@ -222,6 +222,11 @@ def impose_sanction(
         Action(kind_.value), moderator, rule, reason, subject=user, sanction=sanction
     )
     _forget_sanctions(user.id)
+    if kind_ == SanctionKind.BAN:
+        # A ban ends every session; the user may still sign in to read and appeal.
+        from comments.auth import end_other_sessions
+
+        end_other_sessions(user)
     record(
         moderator,
         f"user.{kind_.value}",

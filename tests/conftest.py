@@ -49,6 +49,9 @@ def base_config(url: str, tmp_path: Any) -> dict[str, Any]:
         "DATABASE_URL": url,
         "ARGON2_PROFILE": "fast",
         "MODEL_DIR": str(tmp_path / "models"),
+        # Limits are tested on their own (tests/test_limits.py); elsewhere one reader posts
+        # more than a real one could.
+        "RATELIMIT_ENABLED": False,
     }
 
 
@@ -78,8 +81,17 @@ def _empty_tables() -> None:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
-    app = create_app(base_config(database_url, tmp_path))
+def app(request: pytest.FixtureRequest, database_url: str, tmp_path: Any) -> Iterator[Flask]:
+    """A fresh app on an emptied database; ``@pytest.mark.config(KEY=value)`` overrides."""
+    config = base_config(database_url, tmp_path)
+    marker = request.node.get_closest_marker("config")
+    if marker is not None:
+        config.update(marker.kwargs)
+    app = create_app(config)
+    from comments.limits import limiter
+
+    if limiter.enabled:
+        limiter.reset()  # counters from an earlier test's app must not carry over
     with app.app_context():
         _empty_tables()
         seed = app.extensions.get("parley.seed")
@@ -117,6 +129,8 @@ class Api:
         body = response.get_json(silent=True)
         if isinstance(body, dict) and "csrf_token" in body:
             self.token = body["csrf_token"]
+        elif path in ("/auth/signout", "/me") and response.status_code == 204:
+            self.token = None  # the session, and its CSRF token, are gone
         return response
 
     def get(self, path: str, **kw: Any) -> Any:

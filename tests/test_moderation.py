@@ -13,7 +13,26 @@ from comments.models import Article, Comment, Role, utcnow
 from moderation.models import Decision, Sanction
 from tests.conftest import Api
 
-CIVIL = "I think the council should publish the figures before deciding."
+_CIVIL = [
+    "I think the council should publish the figures before deciding.",
+    "The library opening hours on Saturdays have been a great help to my family.",
+    "Does anyone know whether the consultation closes at the end of the month?",
+    "My grandfather worked down the pit at Easington and would have loved this.",
+    "Parking near the market is still difficult on Thursday mornings.",
+    "Well done to the volunteers who cleared the riverbank last weekend.",
+    "The new cycle lane on the main road feels much safer than before.",
+    "I would like to hear what the trade union says about the timetable.",
+    "It would help if the article linked to the original planning application.",
+    "Our local school has raised a lot of money for the food bank this winter.",
+    "The bus from Consett was late three times this week, which is frustrating.",
+    "Has the hospital trust said how long the car park works will take?",
+]
+_next_civil = iter(range(10**6))
+
+
+def civil() -> str:
+    """A different civil sentence each time: one reader repeating herself is refused."""
+    return _CIVIL[next(_next_civil) % len(_CIVIL)]
 
 
 @pytest.fixture
@@ -31,8 +50,8 @@ def admin(signed_in) -> Api:
     return signed_in("Admin", Role.ADMIN)
 
 
-def post(client: Api, key: str, body: str = CIVIL, parent_id: int | None = None) -> dict:
-    response = client.comment(key, body, parent_id)
+def post(client: Api, key: str, body: str | None = None, parent_id: int | None = None) -> dict:
+    response = client.comment(key, body or civil(), parent_id)
     assert response.status_code in (201, 202), response.get_json()
     return response.get_json()["comment"]
 
@@ -155,14 +174,15 @@ def test_premoderated_posts_wait_in_pending_queue_and_approve_publishes(
     reader: Api, moderator: Api, api: Api, article: str
 ) -> None:
     _premoderate(moderator, reader.user["id"])
-    response = reader.comment(article, CIVIL)
+    text = civil()
+    response = reader.comment(article, text)
     assert response.status_code == 202
     held = response.get_json()["comment"]
     assert held["held_reason"] == "premoderation"
     queue = moderator.get(f"/moderation/queue?kind=pending&article={article}").get_json()
     assert queue["total"] == 1
     item = queue["items"][0]
-    assert item["comment"]["id"] == held["id"] and item["comment"]["body"] == CIVIL
+    assert item["comment"]["id"] == held["id"] and item["comment"]["body"] == text
     assert set(item["scores"]) >= {"insult", "spam"} and item["model_version"]
     assert item["author"]["sanctions"][0]["kind"] == "premoderation"
     decision = moderator.post(f"/moderation/comments/{held['id']}/decision", {"action": "approve"})
@@ -288,7 +308,7 @@ def test_suspension_blocks_posting_until_it_ends(
     )
     assert response.status_code == 201
     sanction = response.get_json()["sanction"]
-    refused = reader.comment(article, CIVIL)
+    refused = reader.comment(article, civil())
     assert refused.status_code == 403
     error = refused.get_json()
     assert error["error"]["code"] == "suspended" and "abuse" in error["error"]["message"]
@@ -301,7 +321,7 @@ def test_suspension_blocks_posting_until_it_ends(
         row = db.session.get(Sanction, sanction["id"])
         row.ends_at = utcnow() - timedelta(seconds=1)
         db.session.commit()
-    assert reader.comment(article, CIVIL).status_code == 201  # expired, no job needed
+    assert reader.comment(article, civil()).status_code == 201  # expired, no job needed
 
 
 def test_ban_warning_and_lifting(app, reader: Api, moderator: Api, article: str) -> None:
@@ -310,17 +330,19 @@ def test_ban_warning_and_lifting(app, reader: Api, moderator: Api, article: str)
         f"/moderation/users/{uid}/sanctions", {"kind": "warning", "rule": "civil", "reason": "tone"}
     )
     assert warn.status_code == 201
-    assert reader.comment(article, CIVIL).status_code == 201  # a warning doesn't block
+    assert reader.comment(article, civil()).status_code == 201  # a warning doesn't block
     ban = moderator.post(
         f"/moderation/users/{uid}/sanctions",
         {"kind": "ban", "rule": "hate", "reason": "hate speech"},
     )
-    refused = reader.comment(article, CIVIL)
+    assert reader.comment(article, civil()).status_code == 401  # a ban ends sessions
+    assert reader.signin("reader@example.com").status_code == 200  # but may sign in
+    refused = reader.comment(article, civil())
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "banned"
     sid = ban.get_json()["sanction"]["id"]
     assert moderator.delete(f"/moderation/sanctions/{sid}").status_code == 200
     assert moderator.delete(f"/moderation/sanctions/{sid}").status_code == 409
-    assert reader.comment(article, CIVIL).status_code == 201
+    assert reader.comment(article, civil()).status_code == 201
     kinds = [n["kind"] for n in reader.get("/me/notices").get_json()["notices"]]
     assert kinds.count("decision") == 2 and "sanction_lifted" in kinds
     bad = moderator.post(
@@ -348,8 +370,8 @@ def test_ladder_suggests_next_step_after_repeated_withdrawals(
     uid = reader.user["id"]
     record = moderator.get(f"/moderation/users/{uid}").get_json()
     assert record["suggested_sanction"] is None
-    for i in range(2):
-        c = post(reader, article, f"Point {i}: the council meeting is on Thursday evening.")
+    for _ in range(2):
+        c = post(reader, article)
         moderator.post(
             f"/moderation/comments/{c['id']}/decision", {"action": "withdraw", "rule": "civil"}
         )
@@ -377,9 +399,9 @@ def test_closed_thread_refuses_posts_replies_and_edits(
     expected = {
         "error": {"code": "thread_closed", "message": "Comments are closed on this article"}
     }
-    assert reader.comment(article, CIVIL).get_json() == expected
-    assert reader.comment(article, CIVIL).status_code == 403
-    assert reader.comment(article, CIVIL, comment["id"]).status_code == 403
+    assert reader.comment(article, civil()).get_json() == expected
+    assert reader.comment(article, civil()).status_code == 403
+    assert reader.comment(article, civil(), comment["id"]).status_code == 403
     assert reader.patch(f"/comments/{comment['id']}", {"body": "edit"}).get_json() == expected
     # reading, reporting and moderation go on
     assert len(api.get(f"/articles/{article}/comments").get_json()["comments"]) == 1
@@ -394,7 +416,7 @@ def test_closed_thread_refuses_posts_replies_and_edits(
         == 200
     )
     assert editor.post(f"/articles/{article}/reopen").get_json()["article"]["is_open"] is True
-    assert reader.comment(article, CIVIL).status_code == 201
+    assert reader.comment(article, civil()).status_code == 201
     assert audit_actions(app).count("article.close") == 1
 
 
@@ -403,24 +425,24 @@ def test_thread_closes_automatically_after_n_days(app, reader: Api, editor: Api)
         "/articles",
         {"key": "old", "title": "Old", "url": "https://n.example/old", "auto_close_days": 7},
     )
-    assert reader.comment("old", CIVIL).status_code == 201
+    assert reader.comment("old", civil()).status_code == 201
     with app.app_context():
         row = db.session.scalar(db.select(Article).where(Article.key == "old"))
         row.created_at = utcnow() - timedelta(days=8)
         db.session.commit()
-    refused = reader.comment("old", CIVIL)
+    refused = reader.comment("old", civil())
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "thread_closed"
     assert reader.get("/articles/old").get_json()["article"]["is_open"] is False
     # site default off; per-article override via PATCH
     assert editor.patch("/articles/old", {"auto_close_days": 30}).status_code == 200
-    assert reader.comment("old", CIVIL).status_code == 201
+    assert reader.comment("old", civil()).status_code == 201
     app.config["AUTO_CLOSE_DAYS"] = 1
     editor.post("/articles", {"key": "site", "title": "S", "url": "https://n.example/s"})
     with app.app_context():
         row = db.session.scalar(db.select(Article).where(Article.key == "site"))
         row.created_at = utcnow() - timedelta(days=2)
         db.session.commit()
-    assert reader.comment("site", CIVIL).status_code == 403
+    assert reader.comment("site", civil()).status_code == 403
 
 
 # ---------------------------------------------------------------------------- appeals
@@ -494,12 +516,13 @@ def test_appeal_window_and_admin_override(
     ban = moderator.post(
         f"/moderation/users/{uid}/sanctions", {"kind": "ban", "rule": "civil", "reason": "x"}
     ).get_json()
+    reader.signin("reader@example.com")  # the ban ended the session
     appeal = reader.post(
         f"/decisions/{ban['decision']['id']}/appeal", {"statement": "I was provoked"}
     ).get_json()["appeal"]
     upheld = admin.post(f"/moderation/appeals/{appeal['id']}/decision", {"action": "reverse"})
     assert upheld.status_code == 200
-    assert reader.comment(article, CIVIL).status_code == 201
+    assert reader.comment(article, civil()).status_code == 201
     assert reader.post("/decisions/99999/appeal", {"statement": "x"}).status_code == 404
 
 

@@ -16,6 +16,9 @@ ROUTES = [
     ("POST", "/auth/signin", ANYONE),
     ("POST", "/auth/signout", ANYONE),
     ("GET", "/auth/session", ANYONE),
+    ("POST", "/auth/password", SIGNED_IN),
+    ("GET", "/me/export", SIGNED_IN),
+    ("DELETE", "/me", SIGNED_IN),
     ("GET", "/openapi.json", ANYONE),
     ("POST", "/articles", Role.EDITOR),
     ("GET", "/articles/{key}", ANYONE),
@@ -80,7 +83,9 @@ def test_table_covers_every_route(app) -> None:
 def test_every_route_allows_exactly_its_roles(app, signed_in, role) -> None:
     client = signed_in(f"Walker{role.value}", role) if role else Api(app.test_client())
     # signing out last, so the walk keeps its session
-    for method, path, who in sorted(ROUTES, key=lambda r: r[1] == "/auth/signout"):
+    for method, path, who in sorted(
+        ROUTES, key=lambda r: {"/me": 1, "/auth/signout": 2}.get(r[1], 0)
+    ):
         url = path.format(**IDS)
         response = client.request(method, url, json={} if method != "GET" else None)
         status = response.status_code

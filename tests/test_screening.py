@@ -138,6 +138,7 @@ def test_retrain_from_decisions_changes_and_activates_model(
             "bridge",
         )
     ]
+    app.config["DUPLICATE_WINDOW_MINUTES"] = 0  # the examples are deliberately alike
     writers = [signed_in(f"Writer{i}") for i in range(4)]
     for writer in writers:  # premoderated: every post waits for a moderator's decision
         moderator.post(

@@ -1,0 +1,72 @@
+"""Sessions end when they should: sign-out and a password change end the user's other
+sessions, and a ban ends them all."""
+
+from __future__ import annotations
+
+from comments.models import Role
+from tests.conftest import PASSWORD, Api
+
+
+def _two_sessions(app, make_user, name: str = "Sam") -> tuple[Api, Api]:
+    make_user(name)
+    laptop, phone = Api(app.test_client()), Api(app.test_client())
+    assert laptop.signin(f"{name.lower()}@example.com").status_code == 200
+    assert phone.signin(f"{name.lower()}@example.com").status_code == 200
+    return laptop, phone
+
+
+def _whoami(client: Api):
+    return client.get("/auth/session").get_json()["user"]
+
+
+def test_signout_ends_other_sessions(app, make_user) -> None:
+    laptop, phone = _two_sessions(app, make_user)
+    assert _whoami(phone)["display_name"] == "Sam"
+    assert laptop.post("/auth/signout").status_code == 204
+    assert _whoami(laptop) is None and _whoami(phone) is None
+    assert phone.comment("any", "hello").status_code == 401
+
+
+def test_password_change_keeps_this_session_and_ends_the_others(app, make_user) -> None:
+    laptop, phone = _two_sessions(app, make_user)
+    wrong = laptop.post(
+        "/auth/password",
+        {"current_password": "nope nope nope", "new_password": "a brand new password"},
+    )
+    assert wrong.status_code == 403
+    weak = laptop.post("/auth/password", {"current_password": PASSWORD, "new_password": "x"})
+    assert weak.status_code == 422
+    done = laptop.post(
+        "/auth/password", {"current_password": PASSWORD, "new_password": "a brand new password"}
+    )
+    assert done.status_code == 200
+    assert _whoami(laptop)["display_name"] == "Sam"
+    assert _whoami(phone) is None
+    fresh = Api(app.test_client())
+    assert fresh.signin("sam@example.com").status_code == 401
+    assert fresh.signin("sam@example.com", "a brand new password").status_code == 200
+
+
+def test_ban_ends_sessions_but_user_may_sign_in_to_read_and_appeal(
+    app, make_user, signed_in, article: str
+) -> None:
+    laptop, _ = _two_sessions(app, make_user, "Banned")
+    moderator = signed_in("Mod", Role.MODERATOR)
+    uid = _whoami(laptop)["id"]
+    ban = moderator.post(
+        f"/moderation/users/{uid}/sanctions",
+        {"kind": "ban", "rule": "civil", "reason": "repeated abuse"},
+    )
+    assert ban.status_code == 201
+    assert _whoami(laptop) is None
+    again = Api(app.test_client())
+    assert again.signin("banned@example.com").status_code == 200
+    assert again.get(f"/articles/{article}/comments").status_code == 200
+    refused = again.comment(article, "Let me back in please, I was only joking.")
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "banned"
+    notice = again.get("/me/notices").get_json()["notices"][0]
+    assert notice["can_appeal"] is True
+    appeal = again.post(
+        f"/decisions/{notice['decision']['id']}/appeal", {"statement": "It won't happen again."}
+    )
+    assert appeal.status_code == 201
