@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             )
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
+
+    @app.before_request
+    def _reads_take_no_write_lock() -> None:
+        from flask import g, request
+
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            g.parley_writing_token = writing.set(False)
+
+    @app.teardown_request
+    def _reset_write_flag(exc: BaseException | None) -> None:
+        from flask import g
+
+        token = g.pop("parley_writing_token", None)
+        if token is not None:
+            writing.reset(token)
 
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(
@@ -79,3 +95,18 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={timeout}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # We issue BEGIN ourselves (see _sqlite_begin); pysqlite's implicit transactions would
+    # start writes as readers and fail with "database is locked" when upgrading.
+    dbapi_connection.isolation_level = None
+
+
+# Requests that change data take SQLite's write lock when their transaction starts
+# (BEGIN IMMEDIATE), so concurrent writers queue on the busy timeout instead of failing when
+# a read lock can't be upgraded. Reads (GET, HEAD) use a deferred BEGIN and never block.
+writing: ContextVar[bool] = ContextVar("parley_sqlite_writing", default=True)
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn: Any) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing.get() else "BEGIN")
