@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from contextvars import ContextVar
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from flask import Flask

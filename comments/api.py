@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from . import audit, auth, openapi, services
+from . import auth, openapi, services
 from .errors import ParleyError
 from .extensions import db
 from .limits import (
@@ -133,9 +133,8 @@ def create_article():
     """Register an article for comments (editors)."""
     data = read_json(NEW_ARTICLE)
     article = services.create_article(
-        data["key"], data["title"], data["url"], data.get("auto_close_days")
+        data["key"], data["title"], data["url"], data.get("auto_close_days"), current_user
     )
-    audit.record(current_user, "article.create", "article", article.key, {"title": article.title})
     db.session.commit()
     return jsonify(article=services.article_json(article)), 201
 

@@ -51,8 +51,7 @@ def create_user(email: str, display_name: str, password: str, role: str) -> None
 def add_article(key: str, title: str, url: str, auto_close_days: int | None) -> None:
     """Register an article so readers can comment under it."""
     try:
-        article = services.create_article(key, title, url, auto_close_days)
-        record(None, "article.create", "article", article.key, {"title": title, "via": "cli"})
+        article = services.create_article(key, title, url, auto_close_days, via="cli")
         db.session.commit()
     except ParleyError as err:
         _fail(err)

@@ -115,7 +115,7 @@ def load() -> Iterator[str]:
     for index, (key, title, url) in enumerate(ARTICLES):
         article = db.session.scalar(db.select(Article).where(Article.key == key))
         if article is None:
-            article = services.create_article(key, title, url)
+            article = services.create_article(key, title, url, via="demo")
             new_articles.add(index)
         articles.append(article)
     posted = []

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import and_, exists, false, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from . import threads
+from . import audit, threads
 from .errors import ParleyError, not_found
 from .extensions import db
 from .models import Article, Comment, CommentStatus, Role, User, isoformat, utcnow
@@ -41,8 +41,16 @@ def get_article(key: str) -> Article:
     return article
 
 
-def create_article(key: str, title: str, url: str, auto_close_days: int | None = None) -> Article:
-    """Register a story for comments (flushes). Refuses a key that exists with 409."""
+def create_article(
+    key: str,
+    title: str,
+    url: str,
+    auto_close_days: int | None = None,
+    actor: User | None = None,
+    via: str = "api",
+) -> Article:
+    """Register a story for comments (flushes, and writes the audit log). Refuses a key
+    that exists with 409. ``actor`` None means the command line or the demo loader."""
     key, title, url = key.strip(), title.strip(), url.strip()
     problems = {}
     if not key or len(key) > 200 or any(ch.isspace() for ch in key) or "/" in key:
@@ -60,6 +68,7 @@ def create_article(key: str, title: str, url: str, auto_close_days: int | None =
     article = Article(key=key, title=title, url=url, auto_close_days=auto_close_days)
     db.session.add(article)
     db.session.flush()
+    audit.record(actor, "article.create", "article", article.key, {"title": title, "via": via})
     return article
 
 

@@ -28,9 +28,17 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
-from . import audit, auth, services
+from . import auth, services
 from .errors import ParleyError
 from .extensions import db
+from .limits import (
+    client_address,
+    configured,
+    limiter,
+    posting_limit,
+    signin_account,
+    user_or_address,
+)
 from .models import Article, Comment, CommentStatus, Role, User, utcnow
 from .screening import get_screener
 
@@ -213,6 +221,7 @@ def front_page():
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(configured("RATELIMIT_SIGNUP_IP"), key_func=client_address, methods=["POST"])
 def signup():
     """Create a reader account and sign in."""
     status = 200
@@ -236,6 +245,8 @@ def signup():
 
 
 @bp.route("/signin", methods=["GET", "POST"])
+@limiter.limit(configured("RATELIMIT_SIGNIN_IP"), key_func=client_address, methods=["POST"])
+@limiter.limit(configured("RATELIMIT_SIGNIN_ACCOUNT"), key_func=signin_account, methods=["POST"])
 def signin():
     """Sign in with email and password."""
     status = 200
@@ -373,6 +384,8 @@ def demo(key: str):
 
 
 @bp.post("/articles/<key>/comments")
+@limiter.limit(posting_limit, key_func=user_or_address)
+@limiter.limit(configured("RATELIMIT_POST_IP"), key_func=client_address)
 @page_role()
 def post_comment(key: str):
     """Post a comment, or a reply when parent_id is given."""
@@ -408,6 +421,7 @@ def _own_comment(comment_id: int) -> Comment:
 
 
 @bp.post("/comments/<int:comment_id>/edit")
+@limiter.limit(posting_limit, key_func=user_or_address)
 @page_role()
 def edit_comment(comment_id: int):
     """Rewrite your own comment within the edit window."""
@@ -441,8 +455,3 @@ def delete_comment(comment_id: int):
         return back_to_thread(article, f"c{comment_id}")
     flash("Your comment is deleted.", "success")
     return back_to_thread(article)
-
-
-def record_article_created(editor: User, article: Article) -> None:
-    """The audit entry the API writes when an editor registers an article."""
-    audit.record(editor, "article.create", "article", article.key, {"title": article.title})

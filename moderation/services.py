@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from comments import services as comment_services
 from comments.audit import AuditEntry, record
@@ -71,7 +71,19 @@ def linked_signals() -> list[str]:
     return seen
 
 
+def _check_rule_text(data: dict[str, Any], *, creating: bool) -> None:
+    """A rule needs a title and a text; an edit may leave them out but not blank them."""
+    problems = {
+        name: "required"
+        for name in ("title", "text")
+        if (creating or data.get(name) is not None) and not (data.get(name) or "").strip()
+    }
+    if problems:
+        raise ParleyError("validation_failed", "Give the rule a title and a text.", 422, problems)
+
+
 def create_rule(editor: User, data: dict[str, Any]) -> HouseRule:
+    _check_rule_text(data, creating=True)
     code = data["code"].strip().lower()
     if not code or not all(ch.isalnum() or ch in "-_" for ch in code):
         raise ParleyError(
@@ -116,6 +128,7 @@ def _check_signals(signals: list[Any]) -> list[str]:
 
 
 def edit_rule(editor: User, rule: HouseRule, data: dict[str, Any]) -> HouseRule:
+    _check_rule_text(data, creating=False)
     before = rule.to_json()
     if data.get("title") is not None:
         rule.title = data["title"].strip()
@@ -191,6 +204,11 @@ def impose_sanction(
 ) -> tuple[Sanction, Decision]:
     """Warn, premoderate, suspend or ban a commenter; they are told why and may appeal."""
     kind_ = SanctionKind(kind)
+    reason = reason.strip()
+    if not reason:
+        raise ParleyError("validation_failed", "Give a reason.", 422, {"reason": "required"})
+    if days is not None and not 1 <= days <= 3650:
+        raise ParleyError("validation_failed", "1 to 3650 days.", 422, {"days": "1 to 3650"})
     if user.id == moderator.id:
         raise ParleyError("own_account", "You can't sanction yourself.", 403)
     if user.has_role(Role.MODERATOR) and not moderator.has_role(Role.ADMIN):
@@ -328,10 +346,7 @@ def _statement(decision: Decision) -> str:
     )
     if decision.note:
         text += f" Moderator's note: {decision.note}"
-    text += (
-        f" You can appeal once within {APPEAL_WINDOW.days} days: "
-        f"POST /api/v1/decisions/{decision.id}/appeal."
-    )
+    text += f" You can appeal once within {APPEAL_WINDOW.days} days."
     return text
 
 
@@ -403,9 +418,22 @@ def open_report_count(comment_id: int) -> int:
 
 
 def decide_comment(
-    moderator: User, comment: Comment, action: str, rule_code: str | None, note: str | None
+    moderator: User,
+    comment: Comment,
+    action: str,
+    rule_code: str | None,
+    note: str | None,
+    version: int | None = None,
 ) -> Decision:
-    """Approve, withdraw or reinstate a comment; the second of two racing moderators gets 409."""
+    """Approve, withdraw or reinstate a comment; the second of two racing moderators gets 409.
+
+    ``version`` is the comment's version the moderator saw in the queue: if the comment
+    changed since (another moderator decided, the author edited), the decision is refused
+    with the current state rather than applied to something they didn't see.
+    """
+    if version is not None and version != comment.version:
+        raise _conflict(comment, "This comment changed since you loaded it; here is its "
+                                 "current state.")
     act = Action(action)
     rule = get_rule(rule_code, required=act == Action.WITHDRAW, active=False)
     if comment.status not in _FROM[act]:
@@ -853,6 +881,48 @@ def author_record(user_id: int | None) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- queues
 
 
+def _queue(kind: str, filters: list[Any]) -> tuple[Any, list[Any]]:
+    """The select of a queue's comments and its order: oldest held first; most reported,
+    then highest scored, then oldest for the reported queue."""
+    if kind == "pending":
+        query = select(Comment).where(
+            Comment.status == CommentStatus.PENDING,
+            or_(Comment.held_reason.is_(None), Comment.held_reason != "reports"),
+            *filters,
+        )
+        return query, [Comment.created_at, Comment.id]
+    if kind == "reported":
+        counts = (
+            select(Report.comment_id, func.count(Report.id).label("n"))
+            .where(Report.outcome == ReportOutcome.OPEN)
+            .group_by(Report.comment_id)
+            .subquery()
+        )
+        query = (
+            select(Comment)
+            .join(counts, counts.c.comment_id == Comment.id)
+            .where(Comment.status.in_((CommentStatus.PUBLISHED, CommentStatus.PENDING)), *filters)
+        )
+        order = [counts.c.n.desc(), func.coalesce(Comment.score, 0).desc(), Comment.created_at,
+                 Comment.id]  # fmt: skip
+        return query, order
+    raise ParleyError("invalid_parameter", "Unknown queue.", 400, {"kind": "unknown"})
+
+
+def _count(query: Any) -> int:
+    return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def queue_counts() -> dict[str, int]:
+    """How many items wait in each queue (counts only: no items are built)."""
+    counts = {kind: _count(_queue(kind, [])[0]) for kind in ("pending", "reported")}
+    counts["appeals"] = (
+        db.session.scalar(select(func.count(Appeal.id)).where(Appeal.status == AppealStatus.OPEN))
+        or 0
+    )
+    return counts
+
+
 def queue(
     kind: str,
     article_key: str | None,
@@ -878,52 +948,14 @@ def queue(
                 .where(HouseRule.code == rule_code)
             )
         )
-    if kind == "pending":
-        where = and_(
-            Comment.status == CommentStatus.PENDING,
-            or_(Comment.held_reason.is_(None), Comment.held_reason != "reports"),
-            *filters,
-        )
-        total = db.session.scalar(select(func.count(Comment.id)).where(where)) or 0
-        rows = list(
-            db.session.scalars(
-                select(Comment)
-                .where(where)
-                .order_by(Comment.created_at, Comment.id)
-                .limit(per_page)
-                .offset((page - 1) * per_page)
-            )
-        )
-    elif kind == "reported":
-        counts = (
-            select(Report.comment_id, func.count(Report.id).label("n"))
-            .where(Report.outcome == ReportOutcome.OPEN)
-            .group_by(Report.comment_id)
-            .subquery()
-        )
-        where = and_(Comment.status.in_((CommentStatus.PUBLISHED, CommentStatus.PENDING)), *filters)
-        base = select(Comment).join(counts, counts.c.comment_id == Comment.id).where(where)
-        total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        rows = list(
-            db.session.scalars(
-                base.order_by(
-                    counts.c.n.desc(),
-                    func.coalesce(Comment.score, 0).desc(),
-                    Comment.created_at,
-                    Comment.id,
-                )
-                .limit(per_page)
-                .offset((page - 1) * per_page)
-            )
-        )
-    else:
-        raise ParleyError("invalid_parameter", "Unknown queue.", 400, {"kind": "unknown"})
+    query, order = _queue(kind, filters)
+    rows = db.session.scalars(query.order_by(*order).limit(per_page).offset((page - 1) * per_page))
     return {
         "kind": kind,
         "items": [queue_item(c) for c in rows],
         "page": page,
         "per_page": per_page,
-        "total": total,
+        "total": _count(query),
     }
 
 

@@ -108,13 +108,22 @@ def test_two_moderators_racing_decide_each_item_once(
     server = Gunicorn(database_url, tmp_path / "gunicorn.log").start()
     results: dict[str, Counter] = {}
 
+    loaded = threading.Barrier(2)
+
     def work(email: str, action: dict) -> None:
         client = Client(server.port)
         client.signin(email, PASSWORD)
+        seen: dict[int, int] = {}  # what this moderator's queue showed: id -> version
+        for page in (1, 2):
+            _, body, _ = client.request(
+                "GET", f"/api/v1/moderation/queue?kind=pending&per_page=100&page={page}")
+            seen |= {i["comment"]["id"]: i["comment"]["version"] for i in body["items"]}
+        loaded.wait()
         counts: Counter = Counter()
         for cid in ids:
             status, _, _ = client.request(
-                "POST", f"/api/v1/moderation/comments/{cid}/decision", action)
+                "POST", f"/api/v1/moderation/comments/{cid}/decision",
+                {**action, "version": seen[cid]})
             counts[status] += 1
         results[email] = counts
         client.close()

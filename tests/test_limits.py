@@ -204,3 +204,17 @@ def test_counters_live_in_redis_when_configured(app, reader: Api, article: str) 
     assert reader.comment(article, TEXTS[1]).status_code == 429
     for key in keys:
         client.delete(key)
+
+
+@pytest.mark.config(**LIMITED, RATELIMIT_POST_USER="1/minute", RATELIMIT_POST_NEW_USER="1/minute")
+def test_page_forms_share_the_limits(app, reader: Api, article: str) -> None:
+    """The reader pages post through the same limits as the API."""
+    token = reader.get("/auth/session").get_json()["csrf_token"]
+    first = reader.client.post(f"/articles/{article}/comments",
+                               data={"csrf_token": token, "body": TEXTS[0]})
+    assert first.status_code in (302, 303)
+    second = reader.client.post(f"/articles/{article}/comments",
+                                data={"csrf_token": token, "body": TEXTS[1]},
+                                headers={"Accept": "text/html"})
+    assert second.status_code == 429 and "Retry-After" in second.headers
+    assert "text/html" in second.content_type

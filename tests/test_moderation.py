@@ -271,10 +271,16 @@ def test_two_moderators_deciding_at_once_apply_once(
     results: list[int] = []
 
     def decide(client: Api, action: dict) -> None:
+        # each moderator has the queue open, then both click at once
+        (item,) = client.get("/moderation/queue?kind=pending").get_json()["items"]
         barrier.wait()
-        results.append(
-            client.post(f"/moderation/comments/{held['id']}/decision", action).status_code
+        response = client.post(
+            f"/moderation/comments/{held['id']}/decision",
+            {**action, "version": item["comment"]["version"]},
         )
+        results.append(response.status_code)
+        if response.status_code == 409:
+            assert response.get_json()["current"]["status"] in ("published", "withdrawn")
 
     threads = [
         threading.Thread(target=decide, args=(moderator, {"action": "approve"})),
@@ -570,3 +576,14 @@ def test_rules_page_lists_active_rules_escaped(app, editor: Api) -> None:
     html = page.get_data(as_text=True)
     assert "Be civil: attack arguments, not people" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+
+
+def test_queue_counts(reader: Api, signed_in, moderator: Api, article: str) -> None:
+    _premoderate(moderator, reader.user["id"])
+    post(reader, article)
+    post(reader, article)
+    other = signed_in("Other")
+    published = post(other, article)
+    reader.post(f"/comments/{published['id']}/reports", {"rule": "spam"})
+    counts = moderator.get("/moderation/queue/counts").get_json()["counts"]
+    assert counts == {"pending": 2, "reported": 1, "appeals": 0}
