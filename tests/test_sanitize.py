@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -536,22 +535,6 @@ def test_deterministic_fuzz() -> None:
     for _ in range(300):
         text = "".join(rng.choice(_FUZZ_PIECES) for _ in range(rng.randint(1, 40)))
         clean(text)
-
-
-def test_fast_enough() -> None:
-    # The target is well under 0.2 ms; allow 5x for slow CI machines.
-    body = (
-        "Great piece! <b>But</b> see https://example.com/report-2024.pdf, page 3 < 5.\n"
-        "I think the <i>numbers</i> are off.\n\nAlso www.example.org/data (table 2)."
-    )
-    body = (body * 3)[:300]
-    sanitize(body)
-    runs = 200
-    start = time.perf_counter()
-    for _ in range(runs):
-        sanitize(body)
-    per_call = (time.perf_counter() - start) / runs
-    assert per_call < 0.001, f"{per_call * 1e6:.0f} us per call"
 
 
 # --------------------------------------------------------------------------- to_plain_text
