@@ -54,16 +54,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
 
+    from .validation import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
 
-    from . import auth, errors, limits, security
+    from . import auth, cache, errors, limits, security
 
     errors.init_app(app)
     auth.init_app(app)
     security.init_app(app)
     limits.init_app(app)
+    cache.init_app(app)
 
     from . import api, cli, views
 

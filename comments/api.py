@@ -8,6 +8,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from . import auth, openapi, services
+from .cache import page_cache
 from .errors import ParleyError
 from .extensions import db
 from .limits import (
@@ -156,11 +157,20 @@ def read_thread(key: str):
     )
     sort = query_choice("sort", services.SORTS, "oldest")
     user = viewer()
-    etag = services.thread_etag(article, user, page, per_page, sort)
+    is_open = services.accepts_comments(article)  # an automatic close changes the page too
+    etag = services.thread_etag(article, user, page, per_page, sort, is_open)
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
     else:
-        response = jsonify(services.read_thread(article, user, page, per_page, sort))
+        # The key holds the article's version from the database: any change on any worker
+        # makes a new key, so a cached page is never stale.
+        key = (article.id, article.version, is_open, user.id if user else 0, page, per_page, sort)
+        body = page_cache().get(key)
+        if body is None:
+            thread = services.read_thread(article, user, page, per_page, sort)
+            body = current_app.json.dumps(thread).encode()
+            page_cache().put(key, body)
+        response = Response(body, mimetype="application/json")
     response.set_etag(etag, weak=True)
     # Signed-in readers see their own held comments: never let a shared cache keep that.
     response.headers["Cache-Control"] = "private, no-cache" if user else "public, no-cache"

@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "EDIT_WINDOW_MINUTES": 15,
     "PER_PAGE_DEFAULT": 20,
     "PER_PAGE_MAX": 100,
+    # Rendered thread pages kept per worker (keyed on the article's version; 0: off).
+    "THREAD_CACHE_ENTRIES": 2048,
     # Days after registration that an article's comments close; None: never (per-article
     # override on the article).
     "AUTO_CLOSE_DAYS": None,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request
+from werkzeug.routing import IntegerConverter
 
 from .errors import ParleyError
 
@@ -21,6 +22,9 @@ class Field:
     nullable: bool = False
     max_length: int | None = None
     choices: tuple[str, ...] | None = None
+    # Integers must fit the database's 32-bit columns (ids, days, positions).
+    minimum: int = -(2**31)
+    maximum: int = 2**31 - 1
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
@@ -80,6 +84,10 @@ def read_json(fields: dict[str, Field]) -> dict[str, Any]:
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             problems[name] = f"Must be {_type_name(spec.kind)}."
             continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not spec.minimum <= value <= spec.maximum:
+                problems[name] = f"Must be between {spec.minimum} and {spec.maximum}."
+                continue
         if isinstance(value, str):
             check_text(name, value)
             if spec.max_length is not None and len(value) > spec.max_length:
@@ -94,7 +102,7 @@ def read_json(fields: dict[str, Field]) -> dict[str, Any]:
     return out
 
 
-def query_int(name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+def query_int(name: str, default: int, minimum: int = 1, maximum: int = 2**31 - 1) -> int:
     """An integer query parameter, with a clear error rather than a silent default."""
     raw = request.args.get(name)
     if raw is None or raw == "":
@@ -105,8 +113,8 @@ def query_int(name: str, default: int, minimum: int = 1, maximum: int | None = N
         raise ParleyError(
             "invalid_parameter", f"'{name}' must be an integer.", 400, {name: "not an integer"}
         ) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+    if value < minimum or value > maximum:
+        bound = f"between {minimum} and {maximum}"
         raise ParleyError(
             "invalid_parameter", f"'{name}' must be {bound}.", 400, {name: "out of range"}
         )
@@ -123,3 +131,12 @@ def query_choice(name: str, choices: tuple[str, ...], default: str) -> str:
             {name: "unknown value"},
         )
     return raw
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:id>`` in URLs, but never beyond a 32-bit id: a larger number is a 404, not
+    an overflow in the database driver."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)

@@ -24,6 +24,8 @@ DEFAULTS = {
     "MODEL_PATH": None,
     "MODEL_DIR": None,
     "MODEL_RECHECK_SECONDS": 30,
+    # How long a worker trusts its copy of which signals the active rules link to.
+    "RULES_CACHE_SECONDS": 10,
     # When a reader deletes their account: "anonymise" keeps their comments under
     # "[deleted account]"; "remove" deletes them (threads keep placeholders).
     "DELETED_ACCOUNT_COMMENTS": "anonymise",

@@ -6,6 +6,7 @@ commits once. The acting user is always passed in.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -62,13 +63,26 @@ def get_rule(code: str | None, *, required: bool = True, active: bool = True) ->
 
 
 def linked_signals() -> list[str]:
-    """Every classifier signal linked to an active rule."""
+    """Every classifier signal linked to an active rule.
+
+    Asked on every post, so each worker keeps the answer for RULES_CACHE_SECONDS; a rule
+    edit on another worker takes effect here within that time (immediately on this one).
+    """
+    cached = current_app.extensions.get("parley.linked_signals")
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < current_app.config["RULES_CACHE_SECONDS"]:
+        return cached[1]
     seen: list[str] = []
     for rule in active_rules():
         for signal in rule.signals or []:
             if signal not in seen:
                 seen.append(signal)
+    current_app.extensions["parley.linked_signals"] = (now, seen)
     return seen
+
+
+def _forget_linked_signals() -> None:
+    current_app.extensions.pop("parley.linked_signals", None)
 
 
 def _check_rule_text(data: dict[str, Any], *, creating: bool) -> None:
@@ -108,6 +122,7 @@ def create_rule(editor: User, data: dict[str, Any]) -> HouseRule:
     )
     db.session.add(rule)
     db.session.flush()
+    _forget_linked_signals()
     record(editor, "rule.create", "rule", code, rule.to_json())
     return rule
 
@@ -142,6 +157,7 @@ def edit_rule(editor: User, rule: HouseRule, data: dict[str, Any]) -> HouseRule:
         rule.is_active = data["active"]
     rule.updated_at = utcnow()
     db.session.flush()
+    _forget_linked_signals()
     after = rule.to_json()
     action = "rule.retire" if before["active"] and not after["active"] else "rule.edit"
     changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
@@ -432,8 +448,9 @@ def decide_comment(
     with the current state rather than applied to something they didn't see.
     """
     if version is not None and version != comment.version:
-        raise _conflict(comment, "This comment changed since you loaded it; here is its "
-                                 "current state.")
+        raise _conflict(
+            comment, "This comment changed since you loaded it; here is its current state."
+        )
     act = Action(action)
     rule = get_rule(rule_code, required=act == Action.WITHDRAW, active=False)
     if comment.status not in _FROM[act]:

@@ -325,3 +325,12 @@ def test_database_error_rolls_back_and_leaves_nothing(
     assert response.get_json()["error"]["code"] == "internal_error"
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(Comment.id))) == 0
+
+
+def test_ids_beyond_the_database_range_are_refused_cleanly(reader: Api, article: str) -> None:
+    huge = 2**63
+    assert reader.get(f"/comments/{huge}").status_code == 404
+    response = reader.comment(article, "Replying to a very large id.", parent_id=huge)
+    assert response.status_code == 422
+    assert response.get_json()["error"]["fields"]["parent_id"].startswith("Must be between")
+    assert reader.get(f"/articles/{article}/comments?page={huge}").status_code == 400
