@@ -130,11 +130,16 @@ def load() -> Iterator[str]:
         )
         counts[comment.status.value] = counts.get(comment.status.value, 0) + 1
         posted.append(comment)
+    # Moderation adds what it wants to show (readers' reports) through a hook, so this
+    # package never imports it.
+    extras = current_app.extensions.get("parley.demo_extras")
+    notes = extras(users, posted) if extras and any(posted) else []
     db.session.commit()
 
     yield f"Demo data in {current_app.config['SQLALCHEMY_DATABASE_URI']}"
     yield f"Articles: {', '.join(a.key for a in articles)}"
     yield f"Comments posted: {counts['published']} published, {counts['pending']} held for review"
+    yield from notes
     if created:
         yield "Demo accounts (demo only; change or delete them on a real site):"
         for role, email, password in created:

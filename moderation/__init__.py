@@ -39,7 +39,7 @@ def init_app(app: Flask) -> None:
 
     from comments.screening import register_screener
 
-    from . import api, commands, models, registry, rules, views  # noqa: F401  (models: tables)
+    from . import api, commands, demo, models, registry, rules, views  # noqa: F401
     from .scoring import HouseRulesScreener
 
     app.extensions["parley.model"] = {}
@@ -48,3 +48,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
     commands.init_app(app)
+    demo.init_app(app)
