@@ -84,10 +84,10 @@ def read_json(fields: dict[str, Field]) -> dict[str, Any]:
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             problems[name] = f"Must be {_type_name(spec.kind)}."
             continue
-        if isinstance(value, int) and not isinstance(value, bool):
-            if not spec.minimum <= value <= spec.maximum:
-                problems[name] = f"Must be between {spec.minimum} and {spec.maximum}."
-                continue
+        out_of_range = isinstance(value, int) and not spec.minimum <= value <= spec.maximum
+        if out_of_range and not isinstance(value, bool):
+            problems[name] = f"Must be between {spec.minimum} and {spec.maximum}."
+            continue
         if isinstance(value, str):
             check_text(name, value)
             if spec.max_length is not None and len(value) > spec.max_length:
