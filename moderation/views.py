@@ -19,6 +19,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user
@@ -125,6 +126,34 @@ def report_comment(comment_id: int):
     else:
         flash("You have already reported this comment; the moderators have it.", "info")
     return _back(default, f"c{comment_id}")
+
+
+@bp.get("/me/data")
+@page_role()
+def my_data(status: int = 200):
+    """Download my data, or delete my account."""
+    keep = current_app.config["DELETED_ACCOUNT_COMMENTS"] != "remove"
+    return render_template("moderation/my_data.html", keep_comments=keep), status
+
+
+@bp.post("/me/delete")
+@page_role()
+def delete_my_account():
+    """Delete my account (confirmed with the password)."""
+    from comments import auth
+
+    from . import privacy
+
+    user = current_user._get_current_object()
+    if not auth.verify_password(user.password_hash, request.form.get("password", "")[:1024]):
+        err = ParleyError("invalid_credentials", "That password is not right.", 403)
+        return my_data(refuse("delete-account", {}, err))
+    privacy.delete_account(user)
+    db.session.commit()
+    auth.logout_user()
+    session.clear()
+    flash("Your account has been deleted.", "success")
+    return redirect(url_for("views.front_page"))
 
 
 @bp.get("/me/comments")
@@ -346,7 +375,11 @@ def decide(comment_id: int):
     comment = comment_services.get_comment(comment_id)
     try:
         services.decide_comment(
-            current_user, comment, action, values["rule"], values["note"].strip() or None,
+            current_user,
+            comment,
+            action,
+            values["rule"],
+            values["note"].strip() or None,
             form_int("version"),
         )
         db.session.commit()

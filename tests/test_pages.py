@@ -540,3 +540,26 @@ def test_unknown_pages_render_html_errors(browser) -> None:
     response = browser().get("/articles/no-such-story", headers={"Accept": "text/html"})
     assert response.status_code == 404
     assert "No such article." in response.get_data(as_text=True)
+
+
+def test_my_data_page_downloads_and_deletes(app, signed_in, article) -> None:
+    reader = signed_in("Leaver")
+    reader.comment(article, "Thanks for covering the library closure properly.")
+    page = reader.client.get("/me/data")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "/api/v1/me/export" in html and "[deleted account]" in html
+    download = reader.client.get("/api/v1/me/export")
+    assert download.get_json()["account"]["email"] == "leaver@example.com"
+    token = reader.get("/auth/session").get_json()["csrf_token"]
+    wrong = reader.client.post("/me/delete", data={"csrf_token": token, "password": "nope"})
+    assert wrong.status_code == 403 and "That password is not right." in wrong.get_data(
+        as_text=True
+    )
+    gone = reader.client.post(
+        "/me/delete", data={"csrf_token": token, "password": "correct horse battery staple"}
+    )
+    assert gone.status_code in (302, 303)
+    assert reader.get("/auth/session").get_json()["user"] is None
+    thread = reader.client.get(f"/articles/{article}").get_data(as_text=True)
+    assert "[deleted account]" in thread and "library closure" in thread
