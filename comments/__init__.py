@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import Any
 
 from flask import Flask
@@ -32,21 +31,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             )
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
-
-    @app.before_request
-    def _reads_take_no_write_lock() -> None:
-        from flask import g, request
-
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            g.parley_writing_token = writing.set(False)
-
-    @app.teardown_request
-    def _reset_write_flag(exc: BaseException | None) -> None:
-        from flask import g
-
-        token = g.pop("parley_writing_token", None)
-        if token is not None:
-            writing.reset(token)
 
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(
@@ -104,13 +88,31 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-# Requests that change data take SQLite's write lock when their transaction starts
-# (BEGIN IMMEDIATE), so concurrent writers queue on the busy timeout instead of failing when
-# a read lock can't be upgraded. Reads (GET, HEAD) use a deferred BEGIN and never block.
-writing: ContextVar[bool] = ContextVar("parley_sqlite_writing", default=True)
+# SQLite allows one writer at a time, and a writer that waits sleeps in growing steps (up to
+# 100 ms), so the write lock must be held as briefly as possible. Every transaction starts
+# deferred (reads never block); just before its first write, a transaction that has only read
+# is committed and a new one begun with BEGIN IMMEDIATE, which waits for the lock up front
+# rather than failing to upgrade a read lock ("database is locked"). The lock is then held
+# only from the first write to the commit: a post's sanitising and scoring happen before it.
+# Reads before that point see a slightly older snapshot, as under PostgreSQL's READ
+# COMMITTED; state changes are conditional UPDATEs, so nothing is decided on stale data.
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER")
 
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn: Any) -> None:
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing.get() else "BEGIN")
+        conn.exec_driver_sql("BEGIN")
+        conn.info["parley_read_only_txn"] = True
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _sqlite_take_write_lock(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    if not conn.info.get("parley_read_only_txn"):
+        return
+    if statement.lstrip()[:9].upper().startswith(_WRITES):
+        conn.info["parley_read_only_txn"] = False
+        cursor.execute("COMMIT")
+        cursor.execute("BEGIN IMMEDIATE")
