@@ -164,8 +164,9 @@ class Comment(db.Model):
         Index("ix_comments_article_parent_created", "article_id", "parent_id", "created_at"),
         Index("ix_comments_article_root", "article_id", "root_id"),
         Index("ix_comments_author_created", "author_id", "created_at"),
-        # The pending queue: held comments, oldest first.
-        Index("ix_comments_status_created", "status", "created_at"),
+        # The pending queue: held comments, oldest first; held_reason makes the index cover
+        # the queue's filter, so the page and its (capped) count never touch the table.
+        Index("ix_comments_status_created_held", "status", "created_at", "held_reason"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

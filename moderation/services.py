@@ -838,61 +838,80 @@ def audit_query(
 def author_record(user_id: int | None) -> dict[str, Any]:
     """A commenter's record for the moderator: counts, recent decisions, sanctions, and the
     ladder's suggested next step."""
-    if user_id is None:
-        return {"user": None}
-    user = db.session.get(User, user_id)
-    counts = dict(
+    return author_records([user_id])[user_id]
+
+
+def author_records(user_ids: list[int | None]) -> dict[int | None, dict[str, Any]]:
+    """Records for several authors with one query per kind of fact, not one per author."""
+    ids = sorted({u for u in user_ids if u is not None})
+    out: dict[int | None, dict[str, Any]] = {None: {"user": None}} if None in user_ids else {}
+    if not ids:
+        return out
+    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+    counts: dict[int, dict[CommentStatus, int]] = {i: {} for i in ids}
+    for author, status, n in db.session.execute(
+        select(Comment.author_id, Comment.status, func.count(Comment.id))
+        .where(Comment.author_id.in_(ids))
+        .group_by(Comment.author_id, Comment.status)
+    ):
+        counts[author][status] = n
+    # The ten most recent decisions each: ranked in the database, not fetched in full.
+    rank = (
+        func.row_number()
+        .over(partition_by=Decision.subject_user_id, order_by=Decision.created_at.desc())
+        .label("rank")
+    )
+    recent = select(Decision.id, rank).where(Decision.subject_user_id.in_(ids)).subquery()
+    decisions: dict[int, list[Decision]] = {i: [] for i in ids}
+    for d in db.session.scalars(
+        select(Decision)
+        .join(recent, recent.c.id == Decision.id)
+        .where(recent.c.rank <= 10)
+        .order_by(Decision.created_at.desc())
+    ):
+        decisions[d.subject_user_id].append(d)  # type: ignore[index]
+    sanctions: dict[int, list[Sanction]] = {i: [] for i in ids}
+    for item in db.session.scalars(
+        select(Sanction).where(Sanction.user_id.in_(ids)).order_by(Sanction.created_at.desc())
+    ):
+        sanctions[item.user_id].append(item)  # type: ignore[index]
+    since = utcnow() - timedelta(days=current_app.config["LADDER_WINDOW_DAYS"])
+    withdrawals = dict(
         db.session.execute(
-            select(Comment.status, func.count(Comment.id))
-            .where(Comment.author_id == user_id)
-            .group_by(Comment.status)
-        ).all()
-    )
-    decisions = list(
-        db.session.scalars(
-            select(Decision)
-            .where(Decision.subject_user_id == user_id)
-            .order_by(Decision.created_at.desc())
-            .limit(10)
-        )
-    )
-    sanctions = list(
-        db.session.scalars(
-            select(Sanction).where(Sanction.user_id == user_id).order_by(Sanction.created_at.desc())
-        )
-    )
-    window = timedelta(days=current_app.config["LADDER_WINDOW_DAYS"])
-    recent_withdrawals = (
-        db.session.scalar(
-            select(func.count(Decision.id)).where(
-                Decision.subject_user_id == user_id,
+            select(Decision.subject_user_id, func.count(Decision.id))
+            .where(
+                Decision.subject_user_id.in_(ids),
                 Decision.action == Action.WITHDRAW,
                 Decision.reversed_at.is_(None),
-                Decision.created_at >= utcnow() - window,
+                Decision.created_at >= since,
             )
-        )
-        or 0
+            .group_by(Decision.subject_user_id)
+        ).all()
     )
-    used = []
-    for s in sanctions:
-        if s.kind == SanctionKind.SUSPENSION and s.ends_at is not None:
-            used.append(f"suspension:{max(1, round((s.ends_at - s.created_at).days))}")
-        else:
-            used.append(s.kind.value)
-    return {
-        "user": user.to_public() if user else None,
-        "joined_at": isoformat(user.created_at) if user else None,
-        "comments": {status.value: counts.get(status, 0) for status in CommentStatus},
-        "recent_withdrawals": recent_withdrawals,
-        "decisions": [d.to_json() for d in decisions],
-        "sanctions": [s.to_json() for s in sanctions],
-        "suggested_sanction": policy.suggest_sanction(
-            recent_withdrawals,
-            used,
-            current_app.config["SANCTION_LADDER"],
-            current_app.config["LADDER_MIN_WITHDRAWALS"],
-        ),
-    }
+    for uid in ids:
+        user = users.get(uid)
+        used = []
+        for item in sanctions[uid]:
+            if item.kind == SanctionKind.SUSPENSION and item.ends_at is not None:
+                used.append(f"suspension:{max(1, round((item.ends_at - item.created_at).days))}")
+            else:
+                used.append(item.kind.value)
+        recent_withdrawals = withdrawals.get(uid, 0)
+        out[uid] = {
+            "user": user.to_public() if user else None,
+            "joined_at": isoformat(user.created_at) if user else None,
+            "comments": {st.value: counts[uid].get(st, 0) for st in CommentStatus},
+            "recent_withdrawals": recent_withdrawals,
+            "decisions": [d.to_json() for d in decisions[uid]],
+            "sanctions": [item.to_json() for item in sanctions[uid]],
+            "suggested_sanction": policy.suggest_sanction(
+                recent_withdrawals,
+                used,
+                current_app.config["SANCTION_LADDER"],
+                current_app.config["LADDER_MIN_WITHDRAWALS"],
+            ),
+        }
+    return out
 
 
 # ---------------------------------------------------------------------------------- queues
@@ -926,13 +945,19 @@ def _queue(kind: str, filters: list[Any]) -> tuple[Any, list[Any]]:
     raise ParleyError("invalid_parameter", "Unknown queue.", 400, {"kind": "unknown"})
 
 
-def _count(query: Any) -> int:
+COUNT_CAP = 10_000
+
+
+def _count(query: Any, cap: int | None = None) -> int:
+    """How many rows ``query`` yields, counting no further than ``cap``."""
+    if cap is not None:
+        query = query.with_only_columns(Comment.id).order_by(None).limit(cap)
     return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def queue_counts() -> dict[str, int]:
     """How many items wait in each queue (counts only: no items are built)."""
-    counts = {kind: _count(_queue(kind, [])[0]) for kind in ("pending", "reported")}
+    counts = {kind: _count(_queue(kind, [])[0], COUNT_CAP) for kind in ("pending", "reported")}
     counts["appeals"] = (
         db.session.scalar(select(func.count(Appeal.id)).where(Appeal.status == AppealStatus.OPEN))
         or 0
@@ -966,49 +991,77 @@ def queue(
             )
         )
     query, order = _queue(kind, filters)
-    rows = db.session.scalars(query.order_by(*order).limit(per_page).offset((page - 1) * per_page))
+    rows = list(
+        db.session.scalars(query.order_by(*order).limit(per_page).offset((page - 1) * per_page))
+    )
+    total = _count(query, COUNT_CAP)
     return {
         "kind": kind,
-        "items": [queue_item(c) for c in rows],
+        "items": queue_items(rows),
         "page": page,
         "per_page": per_page,
-        "total": _count(query),
+        "total": total,
+        # Past COUNT_CAP the queue says "10,000+" rather than count every held comment.
+        "total_capped": total >= COUNT_CAP,
     }
+
+
+def queue_items(comments: list[Comment]) -> list[dict[str, Any]]:
+    """Queue items for a page of comments, with everything a moderator needs to decide.
+
+    Reports and parents are fetched for the whole page at once, and each author's record
+    once however many of their comments are on the page.
+    """
+    from .scoring import explain
+
+    ids = [c.id for c in comments]
+    reports: dict[int, list[Report]] = {i: [] for i in ids}
+    if ids:
+        for report in db.session.scalars(
+            select(Report)
+            .where(Report.comment_id.in_(ids), Report.outcome == ReportOutcome.OPEN)
+            .order_by(Report.created_at)
+        ):
+            reports[report.comment_id].append(report)
+    parent_ids = {c.parent_id for c in comments if c.parent_id}
+    parents = (
+        {p.id: p for p in db.session.scalars(select(Comment).where(Comment.id.in_(parent_ids)))}
+        if parent_ids
+        else {}
+    )
+    records = author_records([c.author_id for c in comments])
+    items = []
+    for comment in comments:
+        item = comment_services.comment_json(comment, None, True)
+        item["body"] = comment.body
+        item["held_reason"] = comment.held_reason
+        item["version"] = comment.version
+        parent = parents.get(comment.parent_id) if comment.parent_id else None
+        items.append(
+            {
+                "comment": item,
+                "context": {
+                    "article": {
+                        "key": comment.article.key,
+                        "title": comment.article.title,
+                        "url": comment.article.url,
+                    },
+                    "parent": comment_services.comment_json(parent, None, True) if parent else None,
+                },
+                "reports": [r.to_json(for_moderator=True) for r in reports[comment.id]],
+                "report_count": len(reports[comment.id]),
+                "scores": comment.scores,
+                "score": comment.score,
+                "model_version": comment.model_version,
+                "highlights": explain(comment.body),
+                "author": records[comment.author_id],
+            }
+        )
+    return items
 
 
 def queue_item(comment: Comment) -> dict[str, Any]:
-    from .scoring import explain
-
-    reports = list(
-        db.session.scalars(
-            select(Report).where(Report.comment_id == comment.id).order_by(Report.created_at)
-        )
-    )
-    parent = db.session.get(Comment, comment.parent_id) if comment.parent_id else None
-    item = comment_services.comment_json(comment, None, True)
-    item["body"] = comment.body
-    item["held_reason"] = comment.held_reason
-    item["version"] = comment.version
-    return {
-        "comment": item,
-        "context": {
-            "article": {
-                "key": comment.article.key,
-                "title": comment.article.title,
-                "url": comment.article.url,
-            },
-            "parent": comment_services.comment_json(parent, None, True) if parent else None,
-        },
-        "reports": [
-            r.to_json(for_moderator=True) for r in reports if r.outcome == ReportOutcome.OPEN
-        ],
-        "report_count": sum(1 for r in reports if r.outcome == ReportOutcome.OPEN),
-        "scores": comment.scores,
-        "score": comment.score,
-        "model_version": comment.model_version,
-        "highlights": explain(comment.body),
-        "author": author_record(comment.author_id),
-    }
+    return queue_items([comment])[0]
 
 
 def appeals_queue(page: int, per_page: int) -> dict[str, Any]:
