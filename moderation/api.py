@@ -202,7 +202,7 @@ def queue():
     if kind == "appeals":
         return jsonify(services.appeals_queue(page, per_page))
     if kind == "history":
-        return jsonify(services.history(article, author, page, per_page))
+        return jsonify(services.history(article, author, page, per_page, rule))
     return jsonify(services.queue(kind, article, rule, author, page, per_page))
 
 

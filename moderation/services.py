@@ -1098,9 +1098,18 @@ def appeals_queue(page: int, per_page: int) -> dict[str, Any]:
 
 
 def history(
-    article_key: str | None, author_id: int | None, page: int, per_page: int
+    article_key: str | None,
+    author_id: int | None,
+    page: int,
+    per_page: int,
+    rule_code: str | None = None,
 ) -> dict[str, Any]:
+    """Decided items, newest first; filter by article, author and the rule cited."""
     query = select(Decision)
+    if rule_code:
+        query = query.join(HouseRule, HouseRule.id == Decision.rule_id).where(
+            HouseRule.code == rule_code
+        )
     if author_id is not None:
         query = query.where(Decision.subject_user_id == author_id)
     if article_key:

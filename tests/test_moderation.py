@@ -587,3 +587,31 @@ def test_queue_counts(reader: Api, signed_in, moderator: Api, article: str) -> N
     reader.post(f"/comments/{published['id']}/reports", {"rule": "spam"})
     counts = moderator.get("/moderation/queue/counts").get_json()["counts"]
     assert counts == {"pending": 2, "reported": 1, "appeals": 0}
+
+
+def test_history_filters_by_article_rule_and_author(
+    reader: Api, signed_in, moderator: Api, editor: Api, article: str
+) -> None:
+    editor.post("/articles", {"key": "other", "title": "Other", "url": "https://n.example/o"})
+    other = signed_in("Other")
+    a = post(reader, article)
+    b = post(other, "other")
+    c = post(other, article)
+    moderator.post(
+        f"/moderation/comments/{a['id']}/decision", {"action": "withdraw", "rule": "civil"}
+    )
+    moderator.post(
+        f"/moderation/comments/{b['id']}/decision", {"action": "withdraw", "rule": "spam"}
+    )
+    moderator.post(
+        f"/moderation/comments/{c['id']}/decision", {"action": "withdraw", "rule": "spam"}
+    )
+
+    def ids(query: str) -> set[int]:
+        items = moderator.get(f"/moderation/queue?kind=history&{query}").get_json()["items"]
+        return {d["comment_id"] for d in items}
+
+    assert ids("") == {a["id"], b["id"], c["id"]}
+    assert ids(f"article={article}") == {a["id"], c["id"]}
+    assert ids("rule=spam") == {b["id"], c["id"]}
+    assert ids(f"author={other.user['id']}&rule=spam&article=other") == {b["id"]}
