@@ -19,7 +19,7 @@ from .limits import (
     signin_account,
     user_or_address,
 )
-from .models import Role, User
+from .models import Article, Role, User
 from .validation import Field, query_choice, query_int, read_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -150,26 +150,28 @@ def get_article(key: str):
 @bp.get("/articles/<key>/comments")
 def read_thread(key: str):
     """The thread: a page of top-level comments, each with its replies nested."""
-    article = services.get_article(key)
+    header = services.thread_header(key)
     page = query_int("page", 1, 1, 1_000_000)
     per_page = query_int(
         "per_page", current_app.config["PER_PAGE_DEFAULT"], 1, current_app.config["PER_PAGE_MAX"]
     )
     sort = query_choice("sort", services.SORTS, "oldest")
     user = viewer()
-    is_open = services.accepts_comments(article)  # an automatic close changes the page too
-    etag = services.thread_etag(article, user, page, per_page, sort, is_open)
+    is_open = services.accepts_comments(header)  # an automatic close changes the page too
+    etag = services.thread_etag(header, user, page, per_page, sort, is_open)
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
     else:
         # The key holds the article's version from the database: any change on any worker
         # makes a new key, so a cached page is never stale.
-        key = (article.id, article.version, is_open, user.id if user else 0, page, per_page, sort)
-        body = page_cache().get(key)
+        cache_key = (header.id, header.version, is_open, user.id if user else 0, page, per_page,
+                     sort)  # fmt: skip
+        body = page_cache().get(cache_key)
         if body is None:
+            article = db.session.get(Article, header.id)
             thread = services.read_thread(article, user, page, per_page, sort)
             body = current_app.json.dumps(thread).encode()
-            page_cache().put(key, body)
+            page_cache().put(cache_key, body)
         response = Response(body, mimetype="application/json")
     response.set_etag(etag, weak=True)
     # Signed-in readers see their own held comments: never let a shared cache keep that.

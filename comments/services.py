@@ -72,8 +72,26 @@ def create_article(
     return article
 
 
-def accepts_comments(article: Article) -> bool:
-    return article.accepts_comments(current_app.config["AUTO_CLOSE_DAYS"])
+def accepts_comments(article: Any) -> bool:
+    """Open for posting; ``article`` is an Article or a row with its open/close columns."""
+    return Article.accepts_comments(article, current_app.config["AUTO_CLOSE_DAYS"])
+
+
+def thread_header(key: str) -> Any:
+    """What a thread read needs before it knows whether its cached page will do: a single
+    light query for the article's id, version and open/close columns."""
+    row = db.session.execute(
+        select(
+            Article.id,
+            Article.version,
+            Article.is_open,
+            Article.auto_close_days,
+            Article.created_at,
+        ).where(Article.key == key)
+    ).first()
+    if row is None:
+        raise not_found("article")
+    return row
 
 
 def ensure_open(article: Article) -> None:
@@ -193,6 +211,19 @@ def _fingerprint(text: str) -> str:
     return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
+def _nearly_same(a: str, b: str) -> bool:
+    """At least 90% alike, by difflib's ratio; its cheap upper bounds rule most pairs out
+    first (ratio() is quadratic, and a prolific poster has many recent comments)."""
+    if min(len(a), len(b)) <= 20 or min(len(a), len(b)) < 0.8 * max(len(a), len(b)):
+        return False
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return (
+        matcher.real_quick_ratio() >= 0.9
+        and matcher.quick_ratio() >= 0.9
+        and matcher.ratio() >= 0.9
+    )
+
+
 def check_not_repeat(author: User, body: str, exclude_id: int | None = None) -> None:
     """Refuse the same or nearly the same text from one author within the window."""
     minutes = current_app.config["DUPLICATE_WINDOW_MINUTES"]
@@ -213,10 +244,7 @@ def check_not_repeat(author: User, body: str, exclude_id: int | None = None) -> 
     mine = _fingerprint(body)
     for other in recent:
         theirs = _fingerprint(other)
-        if mine == theirs or (
-            min(len(mine), len(theirs)) > 20
-            and difflib.SequenceMatcher(None, mine, theirs).ratio() >= 0.9
-        ):
+        if mine == theirs or _nearly_same(mine, theirs):
             raise ParleyError(
                 "duplicate_comment",
                 "You posted the same comment a moment ago. Say something new, or edit "
@@ -397,7 +425,7 @@ def _visible_clause(table: Any, viewer_id: int | None) -> Any:
     return or_(table.status == CommentStatus.PUBLISHED, mine)
 
 
-def thread_etag(article: Article, viewer: User | None, *parts: Any) -> str:
+def thread_etag(article: Any, viewer: User | None, *parts: Any) -> str:
     """Changes whenever the thread, the page asked for, or who is asking changes."""
     key = "|".join(
         str(p) for p in (article.id, article.version, viewer.id if viewer else 0, *parts)
@@ -416,7 +444,13 @@ def read_thread(
     # something visible hangs under it.
     shown = or_(
         _visible_clause(Comment, viewer_id),
-        exists().where(reply.root_id == Comment.id, _visible_clause(reply, viewer_id)),
+        # article_id too, so the planner uses (article_id, root_id) and estimates it right
+        # (without it PostgreSQL misjudged the cost and switched on JIT: 300 ms, not 0.2).
+        exists().where(
+            reply.article_id == Comment.article_id,
+            reply.root_id == Comment.id,
+            _visible_clause(reply, viewer_id),
+        ),
     )
     total = db.session.scalar(select(func.count(Comment.id)).where(top, shown)) or 0
 
@@ -426,7 +460,11 @@ def read_thread(
     elif sort == "replies":
         replies_count = (
             select(func.count(reply.id))
-            .where(reply.root_id == Comment.id, reply.status == CommentStatus.PUBLISHED)
+            .where(
+                reply.article_id == Comment.article_id,
+                reply.root_id == Comment.id,
+                reply.status == CommentStatus.PUBLISHED,
+            )
             .scalar_subquery()
         )
         query = query.order_by(replies_count.desc(), Comment.created_at.desc(), Comment.id.desc())
