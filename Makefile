@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 FLASK   = $(BIN)/flask --app wsgi
 
-.PHONY: run test lint bench-classifier clean
+.PHONY: run test lint bench bench-classifier clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+
+# Needs wrk (apt-get install wrk); seeds 1M comments in /tmp the first time (a few minutes).
+bench: $(VENV)/.installed
+	$(BIN)/python bench/http_bench.py $(BENCH_ARGS)
 
 bench-classifier: $(VENV)/.installed
 	$(BIN)/python bench/bench_classifier.py
