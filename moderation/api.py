@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from comments import openapi
 from comments import services as comment_services
@@ -231,7 +231,11 @@ def decide(comment_id: int):
     data = read_json(DECISION)
     comment = comment_services.get_comment(comment_id)
     decision = services.decide_comment(
-        current_user, comment, data["action"], data.get("rule"), data.get("note"),
+        current_user,
+        comment,
+        data["action"],
+        data.get("rule"),
+        data.get("note"),
         data.get("version"),
     )
     db.session.commit()
@@ -418,9 +422,7 @@ def _audit_filters() -> Any:
 def audit():
     """The audit log, newest first; filter by actor, action, target."""
     page, per_page = _page()
-    query = _audit_filters()
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    entries = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page))
+    entries, total = services.page_of(_audit_filters(), page, per_page)
     return jsonify(
         entries=[e.to_json() for e in entries], page=page, per_page=per_page, total=total
     )

@@ -575,14 +575,20 @@ def report_comment(
     return report, True
 
 
-def my_reports(user: User, page: int, per_page: int) -> dict[str, Any]:
-    query = select(Report).where(Report.reporter_id == user.id)
+def page_of(query: Any, page: int, per_page: int, *order: Any) -> tuple[list[Any], int]:
+    """One page of ``query`` in ``order``, and how many rows it has in all."""
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    reports = db.session.scalars(
-        query.order_by(Report.created_at.desc(), Report.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
+    if order:
+        query = query.order_by(*order)
+    rows = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
+    return rows, total
+
+
+def my_reports(user: User, page: int, per_page: int) -> dict[str, Any]:
+    reports, total = page_of(
+        select(Report).where(Report.reporter_id == user.id),
+        page, per_page, Report.created_at.desc(), Report.id.desc(),
+    )  # fmt: skip
     return {
         "reports": [r.to_json() for r in reports],
         "page": page,
@@ -743,15 +749,10 @@ def _reverse(moderator: User, decision: Decision) -> None:
 
 
 def notices(user: User, page: int, per_page: int) -> dict[str, Any]:
-    query = select(Notice).where(Notice.user_id == user.id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = list(
-        db.session.scalars(
-            query.order_by(Notice.created_at.desc(), Notice.id.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
-    )
+    items, total = page_of(
+        select(Notice).where(Notice.user_id == user.id),
+        page, per_page, Notice.created_at.desc(), Notice.id.desc(),
+    )  # fmt: skip
     appealed = (
         {
             a.decision_id: a
@@ -796,13 +797,10 @@ def notices(user: User, page: int, per_page: int) -> dict[str, Any]:
 
 
 def my_comments(user: User, page: int, per_page: int) -> dict[str, Any]:
-    query = select(Comment).where(Comment.author_id == user.id)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(
-        query.order_by(Comment.created_at.desc(), Comment.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
+    items, total = page_of(
+        select(Comment).where(Comment.author_id == user.id),
+        page, per_page, Comment.created_at.desc(), Comment.id.desc(),
+    )  # fmt: skip
     return {
         "comments": [comment_services.comment_json(c, user) for c in items],
         "page": page,
@@ -1065,17 +1063,10 @@ def queue_item(comment: Comment) -> dict[str, Any]:
 
 
 def appeals_queue(page: int, per_page: int) -> dict[str, Any]:
-    where = Appeal.status == AppealStatus.OPEN
-    total = db.session.scalar(select(func.count(Appeal.id)).where(where)) or 0
-    items = list(
-        db.session.scalars(
-            select(Appeal)
-            .where(where)
-            .order_by(Appeal.created_at, Appeal.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
-    )
+    items, total = page_of(
+        select(Appeal).where(Appeal.status == AppealStatus.OPEN),
+        page, per_page, Appeal.created_at, Appeal.id,
+    )  # fmt: skip
     out = []
     for item in items:
         d = item.decision
@@ -1118,12 +1109,7 @@ def history(
             .join(Article, Article.id == Comment.article_id)
             .where(Article.key == article_key)
         )
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(
-        query.order_by(Decision.created_at.desc(), Decision.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
+    items, total = page_of(query, page, per_page, Decision.created_at.desc(), Decision.id.desc())
     return {
         "kind": "history",
         "items": [d.to_json() for d in items],
