@@ -195,6 +195,8 @@ class Comment(db.Model):
     scores: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)  # highest linked signal
     model_version: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    # For held comments: the terms that pushed the scores, for the moderator's queue.
+    explanation: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -8,7 +8,7 @@ rules or sanctions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from flask import current_app
 
@@ -28,6 +28,9 @@ class Screening:
     scores: dict[str, float] | None = field(default=None)
     score: float | None = None  # the rule-breaking score: highest linked signal
     model_version: str | None = None
+    # For a held post: the terms that pushed its scores, kept so the moderator's queue shows
+    # them without scoring again.
+    explanation: list[dict[str, Any]] | None = None
 
 
 class Screener(Protocol):

@@ -280,6 +280,7 @@ def post_comment(article: Article, author: User, body: str, parent_id: int | Non
         scores=verdict.scores,
         score=verdict.score,
         model_version=verdict.model_version,
+        explanation=verdict.explanation,
         created_at=utcnow(),
     )
     db.session.add(comment)
@@ -355,6 +356,7 @@ def edit_comment(comment: Comment, user: User, body: str) -> Comment:
         scores=verdict.scores,
         score=verdict.score,
         model_version=verdict.model_version,
+        explanation=verdict.explanation,
     )
     if not ok:
         raise ParleyError("conflict", "This comment changed meanwhile; reload it.", 409)

@@ -124,6 +124,19 @@ class HouseRulesScreener:
                 "Your comment looks likely to break our house rules, so it hasn't been posted. "
                 "Please revise it, attacking arguments rather than people, and try again."
             )
+        explanation = None
+        if verdict.action == "hold":
+            linked = set(linked_signals())
+            explanation = [
+                t for t in model.explain(body, None, 5)
+                if t["signal"] in linked and t["weight"] > 0
+            ]  # fmt: skip
         return Screening(
-            verdict.action, verdict.reason, message, scores, verdict.score, model.version
+            verdict.action,
+            verdict.reason,
+            message,
+            scores,
+            verdict.score,
+            model.version,
+            explanation,
         )

@@ -1051,7 +1051,10 @@ def queue_items(comments: list[Comment]) -> list[dict[str, Any]]:
                 "scores": comment.scores,
                 "score": comment.score,
                 "model_version": comment.model_version,
-                "highlights": explain(comment.body),
+                # kept from when the comment was held; worked out now for one readers reported
+                "highlights": comment.explanation
+                if comment.explanation is not None
+                else explain(comment.body),
                 "author": records[comment.author_id],
             }
         )

@@ -172,3 +172,17 @@ def test_retrain_from_decisions_changes_and_activates_model(
     with app.app_context():
         reset_model()
         assert get_model().score(probe)["insult"] == pytest.approx(before, abs=1e-6)
+
+
+def test_held_comment_keeps_its_explanation_for_the_queue(
+    app, reader: Api, moderator: Api, article: str
+) -> None:
+    held = reader.comment(article, INSULT).get_json()["comment"]
+    with app.app_context():
+        stored = db.session.get(Comment, held["id"]).explanation
+    assert stored and all(t["weight"] > 0 for t in stored)
+    item = moderator.get("/moderation/queue?kind=pending").get_json()["items"][0]
+    assert item["highlights"] == stored
+    civil = reader.comment(article, CIVIL).get_json()["comment"]
+    with app.app_context():
+        assert db.session.get(Comment, civil["id"]).explanation is None  # published: no cost
