@@ -154,6 +154,17 @@ def plan_comments(args: argparse.Namespace, rng: random.Random):
             "scores": scores,
             "score": score,
             "model_version": version,
+            # held comments carry their explanation, as the app stores it when it holds one
+            "explanation": [
+                {
+                    "signal": "insult",
+                    "term": body.split()[0].lower(),
+                    "weight": 0.4,
+                    "spans": [[0, len(body.split()[0])]],
+                }
+            ]
+            if pend
+            else None,
             "created_at": created,
             "edited_at": None,
             "deleted_at": None,
