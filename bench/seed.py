@@ -287,7 +287,7 @@ def load_core(engine, table, rows) -> int:
 
 
 def _copy_value(v: Any) -> Any:
-    if isinstance(v, dict):
+    if isinstance(v, (dict, list)):  # JSON columns
         return json.dumps(v)
     return v
 
