@@ -25,10 +25,7 @@ from .validation import Field, query_choice, query_int, read_json
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def viewer() -> User | None:
-    """The signed-in user, or None for an anonymous reader."""
-    # The real object, not Flask-Login's proxy: services hand it to the ORM.
-    return current_user._get_current_object() if current_user.is_authenticated else None
+viewer = auth.viewer
 
 
 def signed_in() -> User:

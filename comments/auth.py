@@ -148,6 +148,13 @@ def start_session(user: User) -> None:
     login_user(user)
 
 
+def viewer() -> User | None:
+    """The signed-in user, or None for an anonymous reader.
+
+    The real object, not Flask-Login's proxy: services hand it to the ORM."""
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
 def end_other_sessions(user: User) -> None:
     """Invalidate every session of this user (flushes): their cookies name an old version."""
     db.session.execute(

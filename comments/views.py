@@ -50,9 +50,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # ------------------------------------------------------------------------------ helpers
 
 
-def viewer() -> User | None:
-    """The signed-in user, or None for an anonymous reader."""
-    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]
+viewer = auth.viewer
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -1061,10 +1061,6 @@ def queue_items(comments: list[Comment]) -> list[dict[str, Any]]:
     return items
 
 
-def queue_item(comment: Comment) -> dict[str, Any]:
-    return queue_items([comment])[0]
-
-
 def appeals_queue(page: int, per_page: int) -> dict[str, Any]:
     items, total = page_of(
         select(Appeal).where(Appeal.status == AppealStatus.OPEN),
