@@ -564,17 +564,7 @@ def seeded_counts(url: str) -> dict[str, int] | None:
                     file=sys.stderr,
                 )
                 return None
-            out = {
-                "comments": conn.execute(text("SELECT count(*) FROM comments")).scalar(),
-                "pending": conn.execute(
-                    text("SELECT count(*) FROM comments WHERE status = 'pending'")
-                ).scalar(),
-                "users": conn.execute(text("SELECT count(*) FROM users")).scalar(),
-                "articles": conn.execute(text("SELECT count(*) FROM articles")).scalar(),
-                "hot_comments": conn.execute(
-                    text("SELECT count(*) FROM comments WHERE article_id = :a"), {"a": hot}
-                ).scalar(),
-            }
+            out = seeding.row_counts(conn, hot_article_id=hot)
         engine.dispose()
         return out
     except Exception:  # noqa: BLE001 - no database, no tables: not seeded
