@@ -64,6 +64,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     import moderation
 
     moderation.init_app(app)
+    # Last, so it sits in front of everything: anonymous thread reads skip Flask when cached.
+    from . import fastread
+
+    fastread.init_app(app)
     return app
 
 

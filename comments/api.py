@@ -11,6 +11,7 @@ from . import auth, openapi, services
 from .cache import page_cache
 from .errors import ParleyError
 from .extensions import db
+from .fastread import ENVIRON_KEY
 from .limits import (
     client_address,
     configured,
@@ -147,7 +148,9 @@ def get_article(key: str):
 @bp.get("/articles/<key>/comments")
 def read_thread(key: str):
     """The thread: a page of top-level comments, each with its replies nested."""
-    header = services.thread_header(key)
+    # The fast path (comments/fastread.py) hands over the row it looked up, so the page is
+    # rendered from the version its cache key names.
+    header = request.environ.get(ENVIRON_KEY) or services.thread_header(key)
     page = query_int("page", 1, 1, 1_000_000)
     per_page = query_int(
         "per_page", current_app.config["PER_PAGE_DEFAULT"], 1, current_app.config["PER_PAGE_MAX"]

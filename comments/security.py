@@ -31,14 +31,32 @@ def content_security_policy() -> str:
     )
 
 
+def data_security_policy() -> str:
+    """For everything that is not a page (JSON, CSV, 304s): nothing may load or run, and no
+    nonce, since nothing here runs a script (and a cached response can be replayed as is)."""
+    ancestors = " ".join(["'self'", *current_app.config["FRAME_ANCESTORS"]])
+    return f"default-src 'none'; frame-ancestors {ancestors}"
+
+
 def _headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", content_security_policy())
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    present = {name.lower() for name, _value in headers.items()}
+
+    def default(name: str, value: str) -> None:
+        # Not Headers.setdefault: Werkzeug's raises and catches a KeyError per missing header.
+        if name.lower() not in present:
+            headers[name] = value
+
+    if "content-security-policy" not in present:
+        page = response.mimetype == "text/html" and response.status_code != 304
+        headers["Content-Security-Policy"] = (
+            content_security_policy() if page else data_security_policy()
+        )
+    default("X-Content-Type-Options", "nosniff")
+    default("Referrer-Policy", "strict-origin-when-cross-origin")
+    default("Cross-Origin-Opener-Policy", "same-origin")
     if current_app.config["ENV"] == "production":
-        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        default("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
     origin = request.headers.get("Origin")
     if origin and request.path.startswith("/api/") and origin in current_app.config["CORS_ORIGINS"]:
         headers["Access-Control-Allow-Origin"] = origin

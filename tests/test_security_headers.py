@@ -4,10 +4,17 @@ from tests.conftest import Api
 
 
 def test_headers_on_api_and_pages(app, api: Api) -> None:
-    for response in (api.get("/rules"), app.test_client().get("/rules"), api.get("/no-such-thing")):
-        csp = response.headers["Content-Security-Policy"]
-        assert "script-src 'self' 'nonce-" in csp and "'unsafe-inline'" not in csp
-        assert "frame-ancestors 'self'" in csp and "object-src 'none'" in csp
+    page = app.test_client().get("/rules")
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'nonce-" in csp and "'unsafe-inline'" not in csp
+    assert "frame-ancestors 'self'" in csp and "object-src 'none'" in csp
+    # Pages get a fresh nonce each time; data (JSON, errors) may load and run nothing at all.
+    assert app.test_client().get("/rules").headers["Content-Security-Policy"] != csp
+    for data in (api.get("/rules"), api.get("/no-such-thing")):
+        assert (
+            data.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'self'"
+        )
+    for response in (page, api.get("/rules"), api.get("/no-such-thing")):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
         assert "Strict-Transport-Security" not in response.headers  # development

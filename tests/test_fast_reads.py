@@ -1,0 +1,161 @@
+"""The hot read path (comments/fastread.py): anonymous thread reads answered before Flask.
+
+It must answer exactly what Flask would (status, every header, body), never a stale page,
+and hand everything it is not sure of to Flask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+
+from comments import create_app
+from comments.extensions import db
+from tests.conftest import Api
+
+
+@pytest.fixture
+def flask_only(app: Flask) -> Iterator[Flask]:
+    """The same site with the fast path and the page cache off: Flask renders every read."""
+    plain = create_app({**app.config, "THREAD_CACHE_ENTRIES": 0})
+    assert "parley.fast_reads" not in plain.extensions
+    yield plain
+    with plain.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def flask_calls(app: Flask) -> list[str]:
+    """Every GET or HEAD of a thread that reaches Flask behind the fast path, by path and query."""
+    middleware = app.extensions["parley.fast_reads"]
+    inner, calls = middleware.wsgi_app, []
+
+    def counting(environ, start_response):
+        if environ["REQUEST_METHOD"] in ("GET", "HEAD") and environ["PATH_INFO"].endswith(
+            "/comments"
+        ):
+            calls.append(environ["PATH_INFO"] + "?" + environ.get("QUERY_STRING", ""))
+        return inner(environ, start_response)
+
+    middleware.wsgi_app = counting
+    return calls
+
+
+def _thread(app: Flask, signed_in, article: str) -> None:
+    reader = signed_in("Reader")
+    first = reader.comment(article, "The bypass needs a second look.").get_json()["comment"]
+    reader.comment(article, "Agreed, <b>and</b> the bus lanes too.", parent_id=first["id"])
+    reader.comment(article, "Another view on the council's plan.")
+
+
+def _same(fast, slow) -> None:
+    assert fast.status == slow.status
+    assert list(fast.headers) == list(slow.headers)
+    assert fast.data == slow.data
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?per_page=1", "?page=2&per_page=1", "?sort=newest", "?sort=replies&page=1"]
+)
+def test_replayed_page_is_byte_for_byte_what_flask_sends(
+    app, flask_only, flask_calls, signed_in, article: str, query: str
+) -> None:
+    _thread(app, signed_in, article)
+    url = f"/api/v1/articles/{article}/comments{query}"
+    fast = app.test_client()
+    first = fast.get(url)  # a miss: Flask renders it, the fast path keeps it
+    replayed = fast.get(url)  # a hit: Flask is not entered
+    assert flask_calls.count(url.split("?")[0] + "?" + query.lstrip("?")) == 1
+    slow = flask_only.test_client().get(url)
+    assert slow.status_code == 200 and slow.get_json()["comments"]
+    _same(first, slow)
+    _same(replayed, slow)
+
+    # A revalidation: the same 304, headers included, from the fast path and from Flask.
+    etag = {"If-None-Match": replayed.headers["ETag"]}
+    fast_304, slow_304 = (
+        fast.get(url, headers=etag),
+        flask_only.test_client().get(url, headers=etag),
+    )
+    assert fast_304.status_code == 304 and fast_304.data == b""
+    _same(fast_304, slow_304)
+    assert len(flask_calls) == 1
+
+
+def test_allowed_origin_gets_its_cors_headers_from_the_cache(
+    app, flask_only, flask_calls, signed_in, article: str
+) -> None:
+    for site in (app, flask_only):
+        site.config["CORS_ORIGINS"] = ["https://www.paper.example"]
+    _thread(app, signed_in, article)
+    url = f"/api/v1/articles/{article}/comments"
+    paper, evil = {"Origin": "https://www.paper.example"}, {"Origin": "https://evil.example"}
+    fast = app.test_client()
+    for _ in range(2):
+        _same(fast.get(url, headers=paper), flask_only.test_client().get(url, headers=paper))
+        _same(fast.get(url, headers=evil), flask_only.test_client().get(url, headers=evil))
+        _same(fast.get(url), flask_only.test_client().get(url))
+    assert fast.get(url, headers=paper).headers["Access-Control-Allow-Origin"] == (
+        "https://www.paper.example"
+    )
+    assert "Access-Control-Allow-Origin" not in fast.get(url, headers=evil).headers
+    # One render with the allowed Origin, one without (a refused Origin shares it).
+    assert len(flask_calls) == 2
+
+
+def test_a_change_is_served_at_once_and_old_etags_stop_matching(
+    app, flask_calls, signed_in, editor: Api, article: str
+) -> None:
+    reader = signed_in("Reader")
+    reader.comment(article, "First thoughts on the new timetable.")
+    anonymous = app.test_client()
+    url = f"/api/v1/articles/{article}/comments"
+    before = anonymous.get(url)
+    assert anonymous.get(url, headers={"If-None-Match": before.headers["ETag"]}).status_code == 304
+
+    reader.comment(article, "Second thoughts, after the meeting.")
+    after = anonymous.get(url, headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert [c["body_html"] for c in after.get_json()["comments"]] == [
+        "<p>First thoughts on the new timetable.</p>",
+        "<p>Second thoughts, after the meeting.</p>",
+    ]
+    editor.post(f"/articles/{article}/close")
+    closed = anonymous.get(url, headers={"If-None-Match": after.headers["ETag"]})
+    assert closed.status_code == 200 and closed.get_json()["article"]["is_open"] is False
+
+
+def test_signed_in_readers_and_odd_requests_go_to_flask(
+    app, flask_calls, signed_in, article: str
+) -> None:
+    reader = signed_in("Reader")
+    reader.comment(article, "A comment for everyone to read.")
+    path = f"/api/v1/articles/{article}/comments"
+    anonymous = app.test_client()
+    anonymous.get(path)
+    anonymous.get(path)
+    assert len(flask_calls) == 1
+
+    # A session cookie: Flask decides what this reader may see (their own held comments).
+    assert reader.get(f"/articles/{article}/comments").status_code == 200
+    assert len(flask_calls) == 2
+    # Forms the API accepts or refuses that the fast path leaves to it, and their answers.
+    cases = {
+        "?page=01": 200,
+        "?page=1&page=2": 200,
+        "?per_page=0": 400,
+        "?per_page=101": 400,
+        "?sort=loudest": 400,
+        "?colour=red": 200,
+    }
+    for query, status in cases.items():
+        response = anonymous.get(path + query)
+        assert response.status_code == status, query
+        if status == 400:
+            assert response.get_json()["error"]["code"] == "invalid_parameter"
+    assert len(flask_calls) == 2 + len(cases)
+    assert anonymous.head(path).status_code == 200
+    missing = anonymous.get("/api/v1/articles/no-such-story/comments")
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    assert len(flask_calls) == 2 + len(cases) + 2
