@@ -164,7 +164,9 @@ class Comment(db.Model):
         # Reading a thread: top-level comments of an article in order, then their replies.
         Index("ix_comments_article_parent_created", "article_id", "parent_id", "created_at"),
         Index("ix_comments_article_root", "article_id", "root_id"),
-        Index("ix_comments_author_created", "author_id", "created_at"),
+        # An author's recent comments (the repeat-post check) and, covered by the index alone,
+        # their comments counted by status (the moderator's view of a commenter).
+        Index("ix_comments_author_created_status", "author_id", "created_at", "status"),
         # The pending queue: held comments, oldest first; held_reason makes the index cover
         # the queue's filter, so the page and its (capped) count never touch the table.
         Index("ix_comments_status_created_held", "status", "created_at", "held_reason"),

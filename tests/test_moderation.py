@@ -589,6 +589,27 @@ def test_queue_counts(reader: Api, signed_in, moderator: Api, article: str) -> N
     assert counts == {"pending": 2, "reported": 1, "appeals": 0}
 
 
+
+def test_queue_count_stops_at_the_cap(
+    app, monkeypatch, reader: Api, moderator: Api, article: str
+) -> None:
+    """A backlog is counted up to COUNT_CAP and shown as "N+", not counted to the end."""
+    from moderation import services as moderation_services
+
+    monkeypatch.setattr(moderation_services, "COUNT_CAP", 3)
+    _premoderate(moderator, reader.user["id"])
+    for _ in range(2):
+        post(reader, article)
+    exact = moderator.get("/moderation/queue?kind=pending").get_json()
+    assert (exact["total"], exact["total_capped"]) == (2, False)
+    for _ in range(2):
+        post(reader, article)
+    capped = moderator.get("/moderation/queue?kind=pending&per_page=1").get_json()
+    assert (capped["total"], capped["total_capped"], len(capped["items"])) == (3, True, 1)
+    assert moderator.get("/moderation/queue/counts").get_json()["counts"]["pending"] == 3
+    page = moderator.client.get("/moderation/queue/pending").get_data(as_text=True)
+    assert "3+ items waiting." in page
+
 def test_history_filters_by_article_rule_and_author(
     reader: Api, signed_in, moderator: Api, editor: Api, article: str
 ) -> None:
