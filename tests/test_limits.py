@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from comments.extensions import db
 from comments.models import User, utcnow
@@ -150,6 +152,42 @@ def test_repeated_post_is_refused(reader: Api, article: str) -> None:
         reader.comment(article, "A different thought about the bus timetable.").status_code == 201
     )
 
+
+
+_WORDS = ["the", "council", "road", "bus", "plan", "vote", "town", "fair", "cost", "tax"]
+
+
+def _edited(a: list[str], edits: list[tuple[int, str | None]]) -> list[str]:
+    b = list(a)
+    for index, word in edits:
+        if b:
+            if word is None:
+                del b[index % len(b)]
+            else:
+                b[index % len(b)] = word
+    return b
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_WORDS), min_size=0, max_size=40),
+    st.lists(st.tuples(st.integers(0, 39), st.sampled_from([*_WORDS, None])), max_size=4),
+    st.none() | st.lists(st.sampled_from(_WORDS), max_size=40),
+)
+def test_near_duplicate_shortcut_never_changes_the_answer(
+    a: list[str], edits: list[tuple[int, str | None]], other: list[str] | None
+) -> None:
+    """The set-size bound in front of difflib only skips pairs difflib would refuse too.
+    Small vocabularies make many repeats; light edits of a text make many near-misses."""
+    import difflib
+
+    from comments.services import _nearly_same
+
+    b = _edited(a, edits) if other is None else other
+    shorter, longer = sorted((len(a), len(b)))
+    expected = shorter >= 4 and shorter >= 0.8 * longer
+    expected = expected and difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.9
+    assert _nearly_same(" ".join(a), " ".join(b)) is expected
 
 def test_wrong_password_and_unknown_email_cost_the_same_work(app, make_user, monkeypatch):
     """No account enumeration by timing: both failures run one argon2 verification."""
