@@ -7,6 +7,7 @@ verdict, then adds and flushes. The caller (a view or a command) commits once.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 import unicodedata
@@ -14,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, exists, false, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, false, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from . import audit, threads
@@ -34,8 +35,11 @@ DELETED_AUTHOR = {"id": None, "display_name": "[deleted account]"}
 # ---------------------------------------------------------------------------- articles
 
 
+_ARTICLE_BY_KEY = select(Article).where(Article.key == bindparam("key"))
+
+
 def get_article(key: str) -> Article:
-    article = db.session.scalar(select(Article).where(Article.key == key))
+    article = db.session.scalar(_ARTICLE_BY_KEY, {"key": key})
     if article is None:
         raise not_found("article")
     return article
@@ -99,14 +103,17 @@ def ensure_open(article: Article) -> None:
         raise ParleyError("thread_closed", THREAD_CLOSED_MESSAGE, 403)
 
 
+_BUMP = (
+    update(Article)
+    .where(Article.id == bindparam("article_id"))
+    .values(version=Article.version + 1)
+    .execution_options(synchronize_session=False)
+)
+
+
 def bump_article(article_id: int) -> None:
     """Mark the thread changed: its ETags and cached pages are stale from now on."""
-    db.session.execute(
-        update(Article)
-        .where(Article.id == article_id)
-        .values(version=Article.version + 1)
-        .execution_options(synchronize_session=False)
-    )
+    db.session.execute(_BUMP, {"article_id": article_id})
 
 
 def published_count(article_id: int) -> int:
@@ -206,6 +213,7 @@ def _resolve_parent(article: Article, parent_id: int, author: User) -> Comment:
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
+@functools.lru_cache(maxsize=4096)  # an author's recent posts are compared again and again
 def _fingerprint(text: str) -> str:
     """Text with case, punctuation and spacing folded away: "Great, news!!" ~ "great news"."""
     return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
@@ -232,22 +240,32 @@ def _nearly_same(a: str, b: str) -> bool:
     )
 
 
+# Built once: constructing a select costs more than running it on an index.
+_RECENT_BODIES = (
+    select(Comment.body)
+    .where(
+        Comment.author_id == bindparam("author_id"),
+        Comment.created_at >= bindparam("since"),
+        Comment.status != CommentStatus.DELETED,
+        Comment.id != bindparam("exclude_id"),
+    )
+    .order_by(Comment.created_at.desc())
+    .limit(20)
+)
+
+
 def check_not_repeat(author: User, body: str, exclude_id: int | None = None) -> None:
     """Refuse the same or nearly the same text from one author within the window."""
     minutes = current_app.config["DUPLICATE_WINDOW_MINUTES"]
     if not minutes:
         return
-    since = utcnow() - timedelta(minutes=minutes)
     recent = db.session.scalars(
-        select(Comment.body)
-        .where(
-            Comment.author_id == author.id,
-            Comment.created_at >= since,
-            Comment.status != CommentStatus.DELETED,
-            Comment.id != (exclude_id or 0),
-        )
-        .order_by(Comment.created_at.desc())
-        .limit(20)
+        _RECENT_BODIES,
+        {
+            "author_id": author.id,
+            "since": utcnow() - timedelta(minutes=minutes),
+            "exclude_id": exclude_id or 0,
+        },
     )
     mine = _fingerprint(body)
     for other in recent:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from comments import services as comment_services
 from comments.audit import AuditEntry, record
@@ -168,20 +168,21 @@ def edit_rule(editor: User, rule: HouseRule, data: dict[str, Any]) -> HouseRule:
 # ------------------------------------------------------------------------------ sanctions
 
 
+# Built once (checked on every post): constructing a select costs more than running it.
+_ACTIVE_SANCTIONS = select(Sanction).where(
+    Sanction.user_id == bindparam("user_id"),
+    Sanction.kind != SanctionKind.WARNING,
+    Sanction.lifted_at.is_(None),
+    or_(Sanction.ends_at.is_(None), Sanction.ends_at > bindparam("now")),
+)
+
+
 def active_sanctions(user_id: int) -> list[Sanction]:
     """Sanctions in force now; expiry is checked here, when the user acts (no job needed)."""
     cache = g.setdefault("parley_active_sanctions", {})
     if user_id not in cache:
-        now = utcnow()
         cache[user_id] = list(
-            db.session.scalars(
-                select(Sanction).where(
-                    Sanction.user_id == user_id,
-                    Sanction.kind != SanctionKind.WARNING,
-                    Sanction.lifted_at.is_(None),
-                    or_(Sanction.ends_at.is_(None), Sanction.ends_at > now),
-                )
-            )
+            db.session.scalars(_ACTIVE_SANCTIONS, {"user_id": user_id, "now": utcnow()})
         )
     return cache[user_id]
 
