@@ -36,7 +36,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(
         app.config.get("DATABASE_URL"), app.instance_path
     )
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # A pooled PostgreSQL connection may have been closed by the server (restart, idle
+    # timeout): test it on checkout. A SQLite file can't go away like that, and the ping is a
+    # statement on every request.
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        {"pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")},
+    )
 
     from .validation import BoundedIntConverter
 
