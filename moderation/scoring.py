@@ -48,6 +48,15 @@ def get_model() -> Any:
     return holder["model"]
 
 
+def warm(app: Any) -> None:
+    """Load the active model now (a worker starting), not in some reader's first post."""
+    with app.app_context():
+        try:
+            get_model()
+        except Exception as exc:  # no database yet, say (`flask db upgrade` imports this too)
+            app.logger.info("classifier not loaded at start-up (%s); the first post will", exc)
+
+
 def reset_model() -> None:
     """Forget the loaded model: the next post loads the active one again."""
     current_app.extensions["parley.model"].clear()

@@ -99,6 +99,34 @@ def test_model_loaded_once_per_worker(app, reader: Api, article: str) -> None:
         assert get_model() is first
 
 
+
+def test_a_worker_starts_with_the_classifier_loaded_and_its_heap_frozen(
+    app, database_url: str
+) -> None:
+    """gunicorn imports wsgi.py once per worker: the model is in memory before the first
+    post, and what was loaded is frozen out of the collector's full passes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import gc, wsgi\n"
+        "print(wsgi.app.extensions['parley.model'].get('model') is not None)\n"
+        "print(gc.get_freeze_count() > 10000)\n"
+    )
+    env = {**os.environ, "PARLEY_DATABASE_URL": database_url, "PARLEY_SECRET_KEY": "t"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
+
 def test_retrain_from_decisions_changes_and_activates_model(
     app, reader: Api, signed_in, moderator: Api, article: str
 ) -> None:
