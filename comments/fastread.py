@@ -71,6 +71,10 @@ class FastThreadReads:
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._engine: Any = None
+        self._dedicated = False
+        self._connect_args: Any = None
+        self._local = threading.local()
+        self._connections: list[Any] = []
         self._sql = ""
         self._created_at: Callable[[Any], Any] | None = None
 
@@ -136,30 +140,61 @@ class FastThreadReads:
         return match.group(1), page, per_page, sort
 
     def _header(self, article_key: str) -> ThreadHeader | None:
-        """The article's version and open/close columns: one indexed query on a pooled
-        connection, outside any transaction, at the cost of a few microseconds."""
+        """The article's version and open/close columns: one indexed query, outside any
+        transaction, on a connection that needs no checkout ritual."""
         if self._engine is None:
             self._prepare()
-        connection = self._engine.raw_connection()
-        try:
-            driver = connection.driver_connection
-            postgres = hasattr(driver, "autocommit")
-            if postgres:
-                driver.autocommit = True  # no transaction, so nothing to roll back on return
+        if self._dedicated:
+            row = self._fetch_dedicated(article_key)
+        else:
+            connection = self._engine.raw_connection()
             try:
-                cursor = connection.cursor()
-                cursor.execute(self._sql, (article_key,))
-                row = cursor.fetchone()
-                cursor.close()
+                row = self._fetch(connection, article_key)
             finally:
-                if postgres:
-                    driver.autocommit = False
-        finally:
-            connection.close()
+                connection.close()
         if row is None:
             return None
         created_at = self._created_at(row[4]) if self._created_at else row[4]
         return ThreadHeader(row[0], row[1], bool(row[2]), row[3], created_at)
+
+    def _fetch(self, connection: Any, article_key: str) -> Any:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self._sql, (article_key,))
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def _fetch_dedicated(self, article_key: str) -> Any:
+        """PostgreSQL: each thread keeps one autocommit connection of its own. The pool would
+        ping the server on every checkout (a second round trip, ~100 us here: as much as the
+        query); a connection the server has dropped fails this query instead, and is
+        replaced once before giving up (Flask then answers, or reports the outage)."""
+        dbapi = self._engine.dialect.loaded_dbapi
+        for attempt in (1, 2):
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._engine.dialect.connect(*self._connect_args[0],
+                                                          **self._connect_args[1])  # fmt: skip
+                connection.autocommit = True
+                self._local.connection = connection
+                with self._lock:
+                    self._connections.append(connection)
+            try:
+                return self._fetch(connection, article_key)
+            except (dbapi.OperationalError, dbapi.InterfaceError):
+                self._local.connection = None
+                connection.close()
+                if attempt == 2:
+                    raise
+        return None  # not reached
+
+    def close(self) -> None:
+        """Close the dedicated connections (an app being torn down, as in tests)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
 
     def _prepare(self) -> None:
         with self.app.app_context():
@@ -172,6 +207,9 @@ class FastThreadReads:
         )
         column = Article.__table__.c.created_at
         self._created_at = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        # SQLite's pooled connections cost nothing to check out (no ping on SQLite).
+        self._dedicated = dialect.name == "postgresql"
+        self._connect_args = dialect.create_connect_args(engine.url)
         self._engine = engine
 
     # ------------------------------------------------------------------- a miss

@@ -102,6 +102,15 @@ def app(request: pytest.FixtureRequest, database_url: str, tmp_path: Any) -> Ite
     with app.app_context():
         db.session.remove()
         _empty_tables()
+    dispose(app)
+
+
+def dispose(app: Flask) -> None:
+    """Close an app's database connections: its pool's and the fast read path's own."""
+    fast = app.extensions.get("parley.fast_reads")
+    if fast is not None:
+        fast.close()
+    with app.app_context():
         db.engine.dispose()
 
 

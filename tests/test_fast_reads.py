@@ -159,3 +159,29 @@ def test_signed_in_readers_and_odd_requests_go_to_flask(
     missing = anonymous.get("/api/v1/articles/no-such-story/comments")
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
     assert len(flask_calls) == 2 + len(cases) + 2
+
+
+def test_a_dropped_database_connection_is_replaced(app, signed_in, article: str) -> None:
+    """PostgreSQL: the fast path's own connection, dropped by the server (a restart, an idle
+    timeout), is replaced on the next read, which still answers."""
+    from sqlalchemy import text
+
+    if app.extensions["parley.fast_reads"]._engine is None:
+        app.test_client().get("/api/v1/articles/none/comments")  # connect lazily, as a worker
+    fast = app.extensions["parley.fast_reads"]
+    if not fast._dedicated:
+        pytest.skip("SQLite: the fast path uses the app's pool, which has no network to lose")
+    signed_in("Reader").comment(article, "Still here after the database restarts.")
+    anonymous = app.test_client()
+    url = f"/api/v1/articles/{article}/comments"
+    assert anonymous.get(url).status_code == 200
+    before = fast._local.connection.info.backend_pid
+    with app.app_context():
+        db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": before})
+        db.session.commit()
+    again = anonymous.get(url)
+    assert again.status_code == 200
+    assert again.get_json()["comments"][0]["body_html"] == (
+        "<p>Still here after the database restarts.</p>"
+    )
+    assert fast._local.connection.info.backend_pid != before

@@ -10,7 +10,7 @@ import pytest
 from comments import create_app
 from comments.extensions import db
 from comments.models import Article, Role, utcnow
-from tests.conftest import Api
+from tests.conftest import Api, dispose
 
 
 @pytest.fixture
@@ -18,8 +18,7 @@ def other_worker(app):
     """A second app on the same database: another gunicorn worker, or another machine."""
     second = create_app(dict(app.config))
     yield second
-    with second.app_context():
-        db.engine.dispose()
+    dispose(second)
 
 
 def _bodies(client: Api, key: str) -> list:
