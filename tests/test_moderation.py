@@ -392,6 +392,31 @@ def test_ladder_suggests_next_step_after_repeated_withdrawals(
     )
 
 
+
+def test_author_record_counts_and_keeps_the_ten_latest_decisions(
+    reader: Api, signed_in, moderator: Api, article: str
+) -> None:
+    """What the queue shows of each author: comments by status, and only their ten most
+    recent decisions, newest first, never another author's."""
+    other = signed_in("Other")
+    post(other, article)
+    withdrawn = post(other, article)
+    moderator.post(
+        f"/moderation/comments/{withdrawn['id']}/decision", {"action": "withdraw", "rule": "civil"}
+    )
+    _premoderate(moderator, reader.user["id"])
+    ids = [post(reader, article)["id"] for _ in range(12)]
+    for cid in ids:
+        moderator.post(f"/moderation/comments/{cid}/decision", {"action": "approve"})
+    record = moderator.get(f"/moderation/users/{reader.user['id']}").get_json()
+    assert record["comments"]["published"] == 12 and record["comments"]["pending"] == 0
+    approvals = [d for d in record["decisions"] if d["action"] == "approve"]
+    assert [d["comment_id"] for d in approvals] == ids[::-1][: len(approvals)]
+    assert len(record["decisions"]) == 10  # 12 approvals and a premoderation: the latest 10
+    theirs = moderator.get(f"/moderation/users/{other.user['id']}").get_json()
+    assert theirs["comments"] == {**theirs["comments"], "published": 1, "withdrawn": 1}
+    assert [d["action"] for d in theirs["decisions"]] == ["withdraw"]
+
 # ---------------------------------------------------------------------------- closing
 
 
