@@ -9,7 +9,9 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
+from . import writegate
 from .config import DEFAULT_SECRET_KEY, DEFAULTS, database_uri
 from .extensions import csrf, db, migrate
 
@@ -77,6 +79,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _busy_timeout_ms() -> int:
+    return int(os.environ.get("PARLEY_SQLITE_BUSY_TIMEOUT_MS", DEFAULTS["SQLITE_BUSY_TIMEOUT_MS"]))
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     """WAL for concurrent readers, enforced foreign keys, and waiting rather than failing
@@ -84,9 +90,7 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     module = type(dbapi_connection).__module__
     if not module.startswith("sqlite3"):
         return
-    timeout = int(
-        os.environ.get("PARLEY_SQLITE_BUSY_TIMEOUT_MS", DEFAULTS["SQLITE_BUSY_TIMEOUT_MS"])
-    )
+    timeout = _busy_timeout_ms()
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -125,4 +129,19 @@ def _sqlite_take_write_lock(
     if statement.lstrip()[:9].upper().startswith(_WRITES):
         conn.info["parley_read_only_txn"] = False
         cursor.execute("COMMIT")
+        # Queue behind this file's other writers, woken when the last one is done (see
+        # writegate.py), rather than in SQLite's growing sleeps.
+        # (A connection that wrote before without going back to the pool still holds it.)
+        gate = writegate.gate_for(conn.engine.url.database)
+        held = conn.info.get("parley_write_gate") is not None
+        if gate is not None and not held and gate.acquire(_busy_timeout_ms() / 1000):
+            conn.info["parley_write_gate"] = gate
         cursor.execute("BEGIN IMMEDIATE")
+
+
+@event.listens_for(Pool, "checkin")
+def _sqlite_open_write_gate(dbapi_connection: Any, connection_record: Any) -> None:
+    """The transaction is over (committed or rolled back): let the next writer in."""
+    gate = connection_record.info.pop("parley_write_gate", None) if connection_record else None
+    if gate is not None:
+        gate.release()
