@@ -39,6 +39,11 @@ _ENTITY_HEADERS = frozenset({"content-type", "content-length"})
 ENVIRON_KEY = "parley.thread_header"
 
 
+def _canonical_int(value: str) -> bool:
+    """ASCII digits without leading zeros ("²" is a digit to str.isdigit, not to int)."""
+    return value.isascii() and value.isdigit() and value == str(int(value))
+
+
 class ThreadHeader(NamedTuple):
     """What a thread read needs to know before rendering: the shape of
     ``services.thread_header``'s row, so ``Article.accepts_comments`` takes either."""
@@ -84,7 +89,10 @@ class FastThreadReads:
         params = self._eligible(environ)
         if params is None:
             return self.wsgi_app(environ, start_response)
-        header = self._header(params[0])
+        try:
+            header = self._header(params[0])
+        except Exception:  # the database is unwell: Flask answers, with its error document
+            header = None
         if header is None:  # unknown article: Flask says so, with its error document
             return self.wsgi_app(environ, start_response)
         is_open = Article.accepts_comments(header, self.app.config["AUTO_CLOSE_DAYS"])
@@ -127,7 +135,7 @@ class FastThreadReads:
                 seen.add(name)
                 if name == "sort" and value in ("oldest", "newest", "replies"):
                     sort = value
-                elif name in ("page", "per_page") and value.isdigit() and value == str(int(value)):
+                elif name in ("page", "per_page") and _canonical_int(value):
                     number = int(value)
                     if name == "page" and 1 <= number <= 1_000_000:
                         page = number

@@ -148,6 +148,8 @@ def test_signed_in_readers_and_odd_requests_go_to_flask(
         "?per_page=101": 400,
         "?sort=loudest": 400,
         "?colour=red": 200,
+        "?page=%C2%B2": 400,  # a superscript two: a digit to str.isdigit, not to int
+        "?page=%D9%A3": 200,  # an Arabic-Indic three: int() reads it, so does the API
     }
     for query, status in cases.items():
         response = anonymous.get(path + query)
@@ -185,3 +187,20 @@ def test_a_dropped_database_connection_is_replaced(app, signed_in, article: str)
         "<p>Still here after the database restarts.</p>"
     )
     assert fast._local.connection.info.backend_pid != before
+
+
+def test_a_failing_version_lookup_leaves_the_answer_to_flask(
+    app, flask_calls, monkeypatch, signed_in, article: str
+) -> None:
+    signed_in("Reader").comment(article, "Flask answers when the fast path can't.")
+    fast = app.extensions["parley.fast_reads"]
+
+    def broken(key: str):
+        raise RuntimeError("connection refused")
+
+    monkeypatch.setattr(fast, "_header", broken)
+    response = app.test_client().get(f"/api/v1/articles/{article}/comments")
+    assert response.status_code == 200 and len(flask_calls) == 1
+    assert response.get_json()["comments"][0]["body_html"] == (
+        "<p>Flask answers when the fast path can't.</p>"
+    )
