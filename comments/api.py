@@ -151,7 +151,7 @@ def read_thread(key: str):
     # The fast path (comments/fastread.py) hands over the row it looked up, so the page is
     # rendered from the version its cache key names.
     header = request.environ.get(ENVIRON_KEY) or services.thread_header(key)
-    page = query_int("page", 1, 1, 1_000_000)
+    page = query_int("page", 1, 1, services.PAGE_MAX)
     per_page = query_int(
         "per_page", current_app.config["PER_PAGE_DEFAULT"], 1, current_app.config["PER_PAGE_MAX"]
     )

@@ -11,24 +11,28 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from typing import Any
 
 from flask import Flask, current_app
 
 
 class PageCache:
+    """A thread-safe LRU of at most ``max_entries`` (0: keeps nothing): rendered pages here,
+    whole responses on the fast read path (comments/fastread.py)."""
+
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> bytes | None:
+    def get(self, key: Hashable) -> Any:
         with self._lock:
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value: bytes) -> None:
+    def put(self, key: Hashable, value: Any) -> None:
         if self.max_entries <= 0:
             return
         with self._lock:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
@@ -30,8 +29,10 @@ from urllib.parse import parse_qsl
 from flask import Flask
 from werkzeug.http import parse_etags, unquote_etag
 
+from .cache import PageCache
 from .extensions import db
 from .models import Article
+from .services import PAGE_MAX, SORTS, THREAD_HEADER
 
 THREAD_PATH = re.compile(r"/api/v1/articles/([A-Za-z0-9._~-]{1,200})/comments")
 # Dropped from a 200's headers to make the 304 for the same request (as Werkzeug does).
@@ -45,8 +46,8 @@ def _canonical_int(value: str) -> bool:
 
 
 class ThreadHeader(NamedTuple):
-    """What a thread read needs to know before rendering: the shape of
-    ``services.thread_header``'s row, so ``Article.accepts_comments`` takes either."""
+    """A ``services.THREAD_HEADER`` row with its values as the ORM would read them, so
+    ``Article.accepts_comments`` and the API view take it as they take that row."""
 
     id: int
     version: int
@@ -66,21 +67,21 @@ class FastThreadReads:
     def __init__(self, app: Flask, wsgi_app: Callable[..., Any]) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        self.max_entries = int(app.config["THREAD_CACHE_ENTRIES"])
         self.per_page_default = int(app.config["PER_PAGE_DEFAULT"])
         self.per_page_max = int(app.config["PER_PAGE_MAX"])
         self.cookie_names = (
             app.config["SESSION_COOKIE_NAME"],
             app.config.get("REMEMBER_COOKIE_NAME", "remember_token"),
         )
-        self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries = PageCache(int(app.config["THREAD_CACHE_ENTRIES"]))
+        self._lock = threading.Lock()  # guards _connections
         self._engine: Any = None
         self._dedicated = False
         self._connect_args: Any = None
         self._local = threading.local()
         self._connections: list[Any] = []
         self._sql = ""
+        self._positional = True
         self._created_at: Callable[[Any], Any] | None = None
 
     # ----------------------------------------------------------------- the request
@@ -101,12 +102,12 @@ class FastThreadReads:
             origin = None  # a refused Origin gets the same response as none
         key = (params[0], header.id, header.created_at, header.version, is_open, *params[1:],
                origin)  # fmt: skip
-        entry = self._get(key)
+        entry = self._entries.get(key)
         if entry is None:
             entry = self._render(environ, header, start_response)
             if not isinstance(entry, _Entry):
                 return entry  # Flask's own non-200 answer, already started
-            self._put(key, entry)
+            self._entries.put(key, entry)
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and parse_etags(if_none_match).contains_weak(entry.etag):
             start_response("304 NOT MODIFIED", entry.headers_304)
@@ -133,11 +134,11 @@ class FastThreadReads:
                 if name in seen:
                     return None
                 seen.add(name)
-                if name == "sort" and value in ("oldest", "newest", "replies"):
+                if name == "sort" and value in SORTS:
                     sort = value
                 elif name in ("page", "per_page") and _canonical_int(value):
                     number = int(value)
-                    if name == "page" and 1 <= number <= 1_000_000:
+                    if name == "page" and 1 <= number <= PAGE_MAX:
                         page = number
                     elif name == "per_page" and 1 <= number <= self.per_page_max:
                         per_page = number
@@ -168,7 +169,7 @@ class FastThreadReads:
     def _fetch(self, connection: Any, article_key: str) -> Any:
         cursor = connection.cursor()
         try:
-            cursor.execute(self._sql, (article_key,))
+            cursor.execute(self._sql, (article_key,) if self._positional else {"key": article_key})
             return cursor.fetchone()
         finally:
             cursor.close()
@@ -208,11 +209,9 @@ class FastThreadReads:
         with self.app.app_context():
             engine = db.engine
         dialect = engine.dialect
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self._sql = (
-            "SELECT id, version, is_open, auto_close_days, created_at FROM articles "
-            f"WHERE key = {mark}"
-        )
+        # The statement services.thread_header runs, in this database's SQL and parameter style.
+        self._sql = str(THREAD_HEADER.compile(dialect=dialect))
+        self._positional = dialect.positional
         column = Article.__table__.c.created_at
         self._created_at = column.type.dialect_impl(dialect).result_processor(dialect, None)
         # SQLite's pooled connections cost nothing to check out (no ping on SQLite).
@@ -253,23 +252,6 @@ class FastThreadReads:
             [(n, v) for n, v in headers if n.lower() not in _ENTITY_HEADERS],
             body,
         )
-
-    # ------------------------------------------------------------------ the LRU
-
-    def _get(self, key: tuple[Any, ...]) -> _Entry | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
-
-    def _put(self, key: tuple[Any, ...], entry: _Entry) -> None:
-        if self.max_entries <= 0:
-            return
-        with self._lock:
-            self._entries[key] = entry
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
 
 
 def init_app(app: Flask) -> None:

@@ -14,8 +14,12 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
+def _frame_ancestors() -> str:
+    return " ".join(["'self'", *current_app.config["FRAME_ANCESTORS"]])
+
+
 def content_security_policy() -> str:
-    ancestors = " ".join(["'self'", *current_app.config["FRAME_ANCESTORS"]])
+    ancestors = _frame_ancestors()
     return "; ".join(
         [
             "default-src 'self'",
@@ -34,8 +38,7 @@ def content_security_policy() -> str:
 def data_security_policy() -> str:
     """For everything that is not a page (JSON, CSV, 304s): nothing may load or run, and no
     nonce, since nothing here runs a script (and a cached response can be replayed as is)."""
-    ancestors = " ".join(["'self'", *current_app.config["FRAME_ANCESTORS"]])
-    return f"default-src 'none'; frame-ancestors {ancestors}"
+    return f"default-src 'none'; frame-ancestors {_frame_ancestors()}"
 
 
 def _headers(response: Response) -> Response:

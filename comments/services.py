@@ -28,6 +28,7 @@ from .validation import check_text
 
 THREAD_CLOSED_MESSAGE = "Comments are closed on this article"
 SORTS = ("oldest", "newest", "replies")
+PAGE_MAX = 1_000_000  # the highest ?page= a thread read takes
 # Shown for comments kept after their author deleted the account.
 DELETED_AUTHOR = {"id": None, "display_name": "[deleted account]"}
 
@@ -81,18 +82,20 @@ def accepts_comments(article: Any) -> bool:
     return Article.accepts_comments(article, current_app.config["AUTO_CLOSE_DAYS"])
 
 
+# What a thread read needs before it knows whether its cached page will do: the article's
+# id, version and open/close columns. The fast read path runs the same statement.
+THREAD_HEADER = select(
+    Article.id,
+    Article.version,
+    Article.is_open,
+    Article.auto_close_days,
+    Article.created_at,
+).where(Article.key == bindparam("key"))
+
+
 def thread_header(key: str) -> Any:
-    """What a thread read needs before it knows whether its cached page will do: a single
-    light query for the article's id, version and open/close columns."""
-    row = db.session.execute(
-        select(
-            Article.id,
-            Article.version,
-            Article.is_open,
-            Article.auto_close_days,
-            Article.created_at,
-        ).where(Article.key == key)
-    ).first()
+    """The article's THREAD_HEADER row, or 404."""
+    row = db.session.execute(THREAD_HEADER, {"key": key}).first()
     if row is None:
         raise not_found("article")
     return row

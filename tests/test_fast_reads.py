@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from comments import create_app
 from comments.extensions import db
-from tests.conftest import Api
+from tests.conftest import Api, dispose
 
 
 @pytest.fixture
@@ -24,8 +24,7 @@ def flask_only(app: Flask) -> Iterator[Flask]:
     plain = create_app({**app.config, "THREAD_CACHE_ENTRIES": 0})
     assert "parley.fast_reads" not in plain.extensions
     yield plain
-    with plain.app_context():
-        db.engine.dispose()
+    dispose(plain)
 
 
 @pytest.fixture
