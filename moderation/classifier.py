@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import functools
 import gzip
 import hashlib
 import io
@@ -273,83 +274,83 @@ class Token:
     special: bool = False  # _url_, _mention_, numbers: no character n-grams
 
 
+# A chunk's tokens as (text, start, end, special), offsets relative to the chunk.
+_ChunkTokens = tuple[tuple[str, int, int, bool], ...]
+
+
+@functools.lru_cache(maxsize=16_384)  # words recur: most chunks of a post were seen before
+def _chunk_tokens(chunk: str) -> _ChunkTokens:
+    """Tokens of one whitespace-free chunk of normalised text."""
+    if ("." in chunk or ":" in chunk or "/" in chunk) and (
+        _URL_RE.match(chunk) or _EMAIL_RE.match(chunk)
+    ):
+        return (("_url_", 0, len(chunk), True),) + tuple(
+            (p.group(), p.start(), p.end(), False) for p in _URL_PIECE_RE.finditer(chunk)
+        )
+    out: list[tuple[str, int, int, bool]] = []
+    c0 = 0
+    if chunk[0] == "@" and (mm := _MENTION_RE.match(chunk)):
+        out.append(("_mention_", 0, mm.end(), True))
+        if mm.end() == len(chunk):
+            return tuple(out)
+        c0 = mm.end()
+        chunk = chunk[c0:]
+    if chunk.isalpha():  # fast path: a plain word
+        word = _REPEAT_RE.sub(r"\1\1", chunk) if len(chunk) > 2 else chunk
+        out.append((word, c0, c0 + len(chunk), False))
+        return tuple(out)
+    for cm in _CORE_RE.finditer(chunk):
+        a = cm.start()
+        b = cm.end()
+        while a < b and chunk[a] in _TRIM:
+            a += 1
+        while b > a and chunk[b - 1] in _TRIM:
+            b -= 1
+        if a >= b:
+            continue
+        core = chunk[a:b]
+        base = c0 + a
+        if not _ALPHA_RE.search(core):
+            digits = "".join(ch for ch in core if ch.isdigit())
+            if digits:
+                text = digits if len(digits) <= 4 else "_longnum_"
+                out.append((text, base, base + len(core), True))
+            continue
+        if not _NUMERIC_WORD_RE.match(core):
+            core = core.translate(_LEET)
+        pieces = [(p.group(), p.start(), p.end()) for p in _PIECE_RE.finditer(core)]
+        if not pieces:
+            continue
+        if len(pieces) > 1:
+            seps = _JOIN_RE.findall(core[pieces[0][1] : pieces[-1][2]])
+            join = all(len(p[0]) <= 2 for p in pieces) or all(
+                set(sep) <= {"'", "’", "*"} for sep in seps
+            )
+            if join:
+                pieces = [("".join(p[0] for p in pieces), pieces[0][1], pieces[-1][2])]
+        for word, pa, pb in pieces:
+            if len(word) > 2:
+                word = _REPEAT_RE.sub(r"\1\1", word)
+            out.append((word, base + pa, base + pb, False))
+    return tuple(out)
+
+
 def tokenize(text: str) -> list[Token]:
     """Normalise and tokenise ``text``; every token keeps its span in the original text."""
     norm, pos = normalize_chars(text)
     n_orig = len(text)
-
-    def span(a: int, b: int) -> tuple[int, int]:
-        # a, b: half-open span in the normalised string
-        if pos is None:
-            return a, b
-        start = pos[a] if a < len(pos) else n_orig
-        end = pos[b - 1] + 1 if b - 1 < len(pos) else n_orig
-        return start, end
+    n_pos = len(pos) if pos is not None else 0
 
     tokens: list[Token] = []
     for m in _CHUNK_RE.finditer(norm):
-        chunk = m.group()
         c0 = m.start()
-        if ("." in chunk or ":" in chunk or "/" in chunk) and (
-            _URL_RE.match(chunk) or _EMAIL_RE.match(chunk)
-        ):
-            s, e = span(c0, m.end())
-            tokens.append(Token("_url_", s, e, True))
-            for p in _URL_PIECE_RE.finditer(chunk):
-                s, e = span(c0 + p.start(), c0 + p.end())
-                tokens.append(Token(p.group(), s, e, False))
-            continue
-        if chunk[0] == "@" and _MENTION_RE.match(chunk):
-            mm = _MENTION_RE.match(chunk)
-            s, e = span(c0, c0 + mm.end())
-            tokens.append(Token("_mention_", s, e, True))
-            rest = chunk[mm.end() :]
-            if not rest:
-                continue
-            chunk = rest
-            c0 = c0 + mm.end()
-        if chunk.isalpha():  # fast path: a plain word
-            word = chunk
-            if len(word) > 2:
-                word = _REPEAT_RE.sub(r"\1\1", word)
-            s, e = span(c0, c0 + len(chunk))
-            tokens.append(Token(word, s, e))
-            continue
-        for cm in _CORE_RE.finditer(chunk):
-            core = cm.group()
-            a = cm.start()
-            b = cm.end()
-            while a < b and chunk[a] in _TRIM:
-                a += 1
-            while b > a and chunk[b - 1] in _TRIM:
-                b -= 1
-            if a >= b:
-                continue
-            core = chunk[a:b]
-            base = c0 + a
-            if not _ALPHA_RE.search(core):
-                digits = "".join(ch for ch in core if ch.isdigit())
-                if digits:
-                    s, e = span(base, base + len(core))
-                    tokens.append(Token(digits if len(digits) <= 4 else "_longnum_", s, e, True))
-                continue
-            if not _NUMERIC_WORD_RE.match(core):
-                core = core.translate(_LEET)
-            pieces = [(p.group(), p.start(), p.end()) for p in _PIECE_RE.finditer(core)]
-            if not pieces:
-                continue
-            if len(pieces) > 1:
-                seps = _JOIN_RE.findall(core[pieces[0][1] : pieces[-1][2]])
-                join = all(len(p[0]) <= 2 for p in pieces) or all(
-                    set(sep) <= {"'", "’", "*"} for sep in seps
-                )
-                if join:
-                    pieces = [("".join(p[0] for p in pieces), pieces[0][1], pieces[-1][2])]
-            for word, pa, pb in pieces:
-                if len(word) > 2:
-                    word = _REPEAT_RE.sub(r"\1\1", word)
-                s, e = span(base + pa, base + pb)
-                tokens.append(Token(word, s, e))
+        for word, a, b, special in _chunk_tokens(m.group()):
+            a += c0
+            b += c0
+            if pos is not None:  # map the half-open span back to the original text
+                a = pos[a] if a < n_pos else n_orig
+                b = pos[b - 1] + 1 if b - 1 < n_pos else n_orig
+            tokens.append(Token(word, a, b, special))
 
     # join runs of 3+ single letters: "f u c k" -> "fuck"
     if len(tokens) >= 3:

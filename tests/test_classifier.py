@@ -180,6 +180,20 @@ def test_token_spans_map_back_to_original():
     ]
 
 
+def test_a_repeated_word_gets_its_own_span_each_time():
+    """Chunks are tokenised once and cached: the cached tokens must land where each copy is,
+    in plain ASCII and after normalisation has moved offsets (a zero-width space, a
+    fullwidth letter)."""
+    for text in ("idiot, you idiot!! @idiot1 idiot", "ｉdiot,\u200b you idiot!! @idiot1 idiot"):
+        for _ in range(2):  # the second pass is served from the cache
+            toks = clf.tokenize(text)
+            assert [t.text for t in toks] == ["idiot", "you", "idiot", "_mention_", "idiot"]
+            spans = [text[t.start : t.end] for t in toks]
+            assert spans[1:] == ["you", "idiot", "@idiot1", "idiot"]
+            assert spans[0] in ("idiot", "ｉdiot")
+            assert toks[2].start < toks[3].start < toks[4].start
+
+
 # ----------------------------------------------------------------------------------------
 # integrity
 # ----------------------------------------------------------------------------------------
