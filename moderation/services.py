@@ -170,21 +170,26 @@ def edit_rule(editor: User, rule: HouseRule, data: dict[str, Any]) -> HouseRule:
 
 
 # Built once (checked on every post): constructing a select costs more than running it.
-_ACTIVE_SANCTIONS = select(Sanction).where(
+_IN_FORCE = (
     Sanction.user_id == bindparam("user_id"),
     Sanction.kind != SanctionKind.WARNING,
     Sanction.lifted_at.is_(None),
     or_(Sanction.ends_at.is_(None), Sanction.ends_at > bindparam("now")),
 )
+_ACTIVE_SANCTION_IDS = select(Sanction.id).where(*_IN_FORCE)
+_SANCTIONS_BY_ID = select(Sanction).where(Sanction.id.in_(bindparam("ids", expanding=True)))
 
 
 def active_sanctions(user_id: int) -> list[Sanction]:
     """Sanctions in force now; expiry is checked here, when the user acts (no job needed)."""
     cache = g.setdefault("parley_active_sanctions", {})
     if user_id not in cache:
-        cache[user_id] = list(
-            db.session.scalars(_ACTIVE_SANCTIONS, {"user_id": user_id, "now": utcnow()})
-        )
+        # Nearly every poster has none: ask for ids first (a plain row query), and load
+        # Sanction objects only for the few who do.
+        ids = db.session.connection().scalars(
+            _ACTIVE_SANCTION_IDS, {"user_id": user_id, "now": utcnow()}
+        ).all()
+        cache[user_id] = list(db.session.scalars(_SANCTIONS_BY_ID, {"ids": ids})) if ids else []
     return cache[user_id]
 
 
