@@ -10,6 +10,7 @@ import difflib
 import functools
 import hashlib
 import re
+import sys
 import unicodedata
 from datetime import timedelta
 from typing import Any
@@ -219,36 +220,39 @@ def _resolve_parent(article: Article, parent_id: int, author: User) -> Comment:
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-@functools.lru_cache(maxsize=4096)  # an author's recent posts are compared again and again
 def _fingerprint(text: str) -> str:
     """Text with case, punctuation and spacing folded away: "Great, news!!" ~ "great news"."""
     return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
-class _Words:
-    """A fingerprint's words, split and counted once, for comparing with many others."""
+class _Shape:
+    """A fingerprint with its words counted, for comparing one text with many others."""
 
-    __slots__ = ("words", "distinct", "repeats")
+    __slots__ = ("fingerprint", "distinct", "n_words", "repeats")
 
     def __init__(self, fingerprint: str) -> None:
-        self.words = fingerprint.split()
-        self.distinct = set(self.words)
-        self.repeats = len(self.words) - len(self.distinct)
+        # Interned: the same words recur across texts, so cached shapes share them.
+        words = [sys.intern(w) for w in fingerprint.split()]
+        self.fingerprint = fingerprint
+        self.distinct = frozenset(words)
+        self.n_words = len(words)
+        self.repeats = len(words) - len(self.distinct)
 
-    def nearly_same(self, other: str) -> bool:
+    def nearly_same(self, other: _Shape) -> bool:
         """At least 90% the same words in the same order (difflib's ratio over words, not
         characters: cheaper, and closer to what a reader calls "the same comment")."""
-        words_b = other.split()
-        la, lb = len(self.words), len(words_b)
+        la, lb = self.n_words, other.n_words
         shorter, longer = (la, lb) if la <= lb else (lb, la)
         if shorter < 4 or shorter < 0.8 * longer:
             return False
         # A bound from set sizes alone (C speed), exact, before difflib: matched words are at
-        # most the distinct words in common plus the repeats in either text. This text's
-        # repeats stand in for min(ours, theirs), so the other text is never made a set.
-        if 2 * (len(self.distinct.intersection(words_b)) + self.repeats) < 0.9 * (la + lb):
+        # most the distinct words in common plus the repeats in either text.
+        common = len(self.distinct & other.distinct)
+        if 2 * (common + min(self.repeats, other.repeats)) < 0.9 * (la + lb):
             return False
-        matcher = difflib.SequenceMatcher(None, self.words, words_b, autojunk=False)
+        matcher = difflib.SequenceMatcher(
+            None, self.fingerprint.split(), other.fingerprint.split(), autojunk=False
+        )
         return (
             matcher.real_quick_ratio() >= 0.9
             and matcher.quick_ratio() >= 0.9
@@ -256,9 +260,16 @@ class _Words:
         )
 
 
+# An author's recent posts are compared with each new one: their shapes are kept (a few
+# KB each; the words themselves are interned and shared).
+@functools.lru_cache(maxsize=2048)
+def _shape(text: str) -> _Shape:
+    return _Shape(_fingerprint(text))
+
+
 def _nearly_same(a: str, b: str) -> bool:
-    """Two fingerprints are nearly the same text (see _Words.nearly_same)."""
-    return _Words(a).nearly_same(b)
+    """Two fingerprints are nearly the same text (see _Shape.nearly_same)."""
+    return _Shape(a).nearly_same(_Shape(b))
 
 
 # Built once: constructing a select costs more than running it on an index.
@@ -288,11 +299,10 @@ def check_not_repeat(author: User, body: str, exclude_id: int | None = None) -> 
             "exclude_id": exclude_id or 0,
         },
     )
-    mine = _fingerprint(body)
-    words = _Words(mine)  # split once, compared with up to 20 recent posts
+    mine = _Shape(_fingerprint(body))
     for other in recent:
-        theirs = _fingerprint(other)
-        if mine == theirs or words.nearly_same(theirs):
+        theirs = _shape(other)
+        if mine.fingerprint == theirs.fingerprint or mine.nearly_same(theirs):
             raise ParleyError(
                 "duplicate_comment",
                 "You posted the same comment a moment ago. Say something new, or edit "
