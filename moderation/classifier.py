@@ -442,7 +442,12 @@ class Featurizer:
         A masked word still counts in the L2 norm as if it were an ordinary known word whose
         features weigh nothing (one unigram plus its bigrams), so masking "Scunthorpe" gives
         exactly the score of a word the model has no opinion about."""
-        tokens, per_token, bigrams = self.analyse(text)
+        return self.hashes_of(*self.analyse(text))
+
+    def hashes_of(
+        self, tokens: list[Token], per_token: list[tuple[int, ...]], bigrams: list[int | None]
+    ) -> tuple[list[int], int]:
+        """``hashes`` from an ``analyse`` result already in hand."""
         out: list[int] = []
         masked = 0
         for t, f in zip(tokens, per_token, strict=True):
@@ -483,6 +488,9 @@ class Featurizer:
 # --------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------
+
+
+_SPECIAL_LABELS = {"_url_": "<link>", "_mention_": "<@mention>", "_longnum_": "<number>"}
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -564,50 +572,54 @@ class SignalModel:
         cols = [_signal_index(s) for s in signals]
         text = text or ""
         tokens, per_token, bigrams = self._featurizer.analyse(text)
-        allh, masked = self._featurizer.hashes(text)
+        allh, masked = self._featurizer.hashes_of(tokens, per_token, bigrams)
         if not allh:
             return []
         _, c = np.unique(np.asarray(allh, dtype=np.int64), return_counts=True)
         norm = math.sqrt(float((c * c).sum()) + masked)
 
-        def contrib(hs: Sequence[int]) -> np.ndarray:
-            rows = self._row[np.asarray(hs, dtype=np.int64)]
-            rows = rows[rows >= 0]
-            if len(rows) == 0:
-                return np.zeros(len(cols))
-            return self.weights[rows][:, cols].sum(axis=0).astype(np.float64) / norm
+        # Every term (a token's label or a bigram) gets an id; each of its hashed features
+        # is listed once per occurrence with that id, and the weights are summed per id in
+        # one pass (it was a handful of small numpy calls per token).
+        term_ids: dict[str, int] = {}
+        spans: list[list[list[int]]] = []
+        feature_term: list[int] = []
+        features: list[int] = []
 
-        terms: dict[str, list] = {}  # term -> [weights(np), spans]
+        def add(label: str, hs: Sequence[int], span: list[int]) -> None:
+            tid = term_ids.setdefault(label, len(term_ids))
+            if tid == len(spans):
+                spans.append([])
+            spans[tid].append(span)
+            features.extend(hs)
+            feature_term.extend([tid] * len(hs))
+
         for tok, hs in zip(tokens, per_token, strict=True):
-            if not hs:
-                continue
-            label = tok.text
-            if tok.special:
-                label = {"_url_": "<link>", "_mention_": "<@mention>", "_longnum_": "<number>"}.get(
-                    tok.text, tok.text
-                )
-            entry = terms.setdefault(label, [np.zeros(len(cols)), []])
-            entry[0] = entry[0] + contrib(hs)
-            entry[1].append([tok.start, tok.end])
+            if hs:
+                label = _SPECIAL_LABELS.get(tok.text, tok.text) if tok.special else tok.text
+                add(label, hs, [tok.start, tok.end])
         for i, h in enumerate(bigrams):
-            if h is None:
-                continue
-            a, b = tokens[i], tokens[i + 1]
-            label = a.text + " " + b.text
-            entry = terms.setdefault(label, [np.zeros(len(cols)), []])
-            entry[0] = entry[0] + contrib([h])
-            entry[1].append([a.start, b.end])
+            if h is not None:
+                a, b = tokens[i], tokens[i + 1]
+                add(a.text + " " + b.text, (h,), [a.start, b.end])
 
+        rows = self._row[np.asarray(features, dtype=np.int64)]
+        known = rows >= 0
+        owner = np.asarray(feature_term, dtype=np.int64)[known]
+        w = self.weights[rows[known]][:, cols].astype(np.float64)
+        n_terms = len(term_ids)
+        labels = list(term_ids)
         out: list[dict] = []
         for j, s in enumerate(signals):
+            totals = np.bincount(owner, weights=w[:, j], minlength=n_terms) / norm
             ranked = sorted(
-                ((v[0][j], t, v[1]) for t, v in terms.items() if v[0][j] > 0),
+                ((float(totals[t]), labels[t]) for t in np.flatnonzero(totals > 0)),
                 key=lambda x: (-x[0], x[1]),
             )[:k]
-            for w, t, spans in ranked:
-                uniq = sorted({(a, b) for a, b in spans})
+            for weight, label in ranked:
+                uniq = sorted({(a, b) for a, b in spans[term_ids[label]]})
                 out.append(
-                    {"signal": s, "term": t, "weight": round(float(w), 4),
+                    {"signal": s, "term": label, "weight": round(weight, 4),
                      "spans": [[a, b] for a, b in uniq]}
                 )  # fmt: skip
         return out
