@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from comments import services as comment_services
@@ -186,9 +186,11 @@ def active_sanctions(user_id: int) -> list[Sanction]:
     if user_id not in cache:
         # Nearly every poster has none: ask for ids first (a plain row query), and load
         # Sanction objects only for the few who do.
-        ids = db.session.connection().scalars(
-            _ACTIVE_SANCTION_IDS, {"user_id": user_id, "now": utcnow()}
-        ).all()
+        ids = (
+            db.session.connection()
+            .scalars(_ACTIVE_SANCTION_IDS, {"user_id": user_id, "now": utcnow()})
+            .all()
+        )
         cache[user_id] = list(db.session.scalars(_SANCTIONS_BY_ID, {"ids": ids})) if ids else []
     return cache[user_id]
 
@@ -846,54 +848,80 @@ def author_record(user_id: int | None) -> dict[str, Any]:
     return author_records([user_id])[user_id]
 
 
-def author_records(user_ids: list[int | None]) -> dict[int | None, dict[str, Any]]:
-    """Records for several authors with one query per kind of fact, not one per author."""
+# Built once with expanding bind parameters: a queue page asks for these on every load, and
+# building the selects cost more than running them.
+_IDS = bindparam("ids", expanding=True)
+_USERS_BY_ID = select(User).where(User.id.in_(_IDS))
+# count(*), not count(id): on PostgreSQL the (author, created, status) index then answers
+# alone (an index-only scan); id is in SQLite's index rows but not PostgreSQL's.
+_COMMENT_COUNTS = (
+    select(Comment.author_id, Comment.status, func.count())
+    .where(Comment.author_id.in_(_IDS))
+    .group_by(Comment.author_id, Comment.status)
+)
+# Each author's ten most recent decisions, ranked over these authors' decisions only
+# (joining a ranking of the whole table back to it read every decision), and on every row
+# the author's withdrawals still standing in the ladder's window, counted in the same pass.
+_RANKED = (
+    select(
+        Decision,
+        func.row_number()
+        .over(partition_by=Decision.subject_user_id, order_by=Decision.created_at.desc())
+        .label("rank"),
+        func.sum(
+            case(
+                (
+                    and_(
+                        Decision.action == Action.WITHDRAW,
+                        Decision.reversed_at.is_(None),
+                        Decision.created_at >= bindparam("since"),
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        )
+        .over(partition_by=Decision.subject_user_id)
+        .label("withdrawals"),
+    )
+    .where(Decision.subject_user_id.in_(_IDS))
+    .subquery()
+)
+_RECENT_DECISIONS = (
+    select(aliased(Decision, _RANKED), _RANKED.c.withdrawals)
+    .where(_RANKED.c.rank <= 10)
+    .order_by(_RANKED.c.created_at.desc())
+)
+_SANCTIONS_OF = (
+    select(Sanction).where(Sanction.user_id.in_(_IDS)).order_by(Sanction.created_at.desc())
+)
+
+
+def author_records(
+    user_ids: list[int | None], known: dict[int, User] | None = None
+) -> dict[int | None, dict[str, Any]]:
+    """Records for several authors with one query per kind of fact, not one per author.
+    ``known``: users already loaded (a queue page's comments carry their authors)."""
     ids = sorted({u for u in user_ids if u is not None})
     out: dict[int | None, dict[str, Any]] = {None: {"user": None}} if None in user_ids else {}
     if not ids:
         return out
-    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+    users = {i: known[i] for i in ids if known and i in known}
+    missing = [i for i in ids if i not in users]
+    if missing:
+        users.update((u.id, u) for u in db.session.scalars(_USERS_BY_ID, {"ids": missing}))
     counts: dict[int, dict[CommentStatus, int]] = {i: {} for i in ids}
-    # count(*), not count(id): on PostgreSQL the (author, created, status) index then
-    # answers alone (an index-only scan); id is in SQLite's index rows but not PostgreSQL's.
-    for author, status, n in db.session.execute(
-        select(Comment.author_id, Comment.status, func.count())
-        .where(Comment.author_id.in_(ids))
-        .group_by(Comment.author_id, Comment.status)
-    ):
+    for author, status, n in db.session.execute(_COMMENT_COUNTS, {"ids": ids}):
         counts[author][status] = n
-    # The ten most recent decisions each, ranked in the database over these authors'
-    # decisions only (joining the ranking back to the table read every decision).
-    rank = (
-        func.row_number()
-        .over(partition_by=Decision.subject_user_id, order_by=Decision.created_at.desc())
-        .label("rank")
-    )
-    ranked = select(Decision, rank).where(Decision.subject_user_id.in_(ids)).subquery()
-    recent = aliased(Decision, ranked)
-    decisions: dict[int, list[Decision]] = {i: [] for i in ids}
-    for d in db.session.scalars(
-        select(recent).where(ranked.c.rank <= 10).order_by(ranked.c.created_at.desc())
-    ):
-        decisions[d.subject_user_id].append(d)  # type: ignore[index]
-    sanctions: dict[int, list[Sanction]] = {i: [] for i in ids}
-    for item in db.session.scalars(
-        select(Sanction).where(Sanction.user_id.in_(ids)).order_by(Sanction.created_at.desc())
-    ):
-        sanctions[item.user_id].append(item)  # type: ignore[index]
     since = utcnow() - timedelta(days=current_app.config["LADDER_WINDOW_DAYS"])
-    withdrawals = dict(
-        db.session.execute(
-            select(Decision.subject_user_id, func.count(Decision.id))
-            .where(
-                Decision.subject_user_id.in_(ids),
-                Decision.action == Action.WITHDRAW,
-                Decision.reversed_at.is_(None),
-                Decision.created_at >= since,
-            )
-            .group_by(Decision.subject_user_id)
-        ).all()
-    )
+    decisions: dict[int, list[Decision]] = {i: [] for i in ids}
+    withdrawals: dict[int, int] = {}
+    for d, n in db.session.execute(_RECENT_DECISIONS, {"ids": ids, "since": since}):
+        decisions[d.subject_user_id].append(d)  # type: ignore[index]
+        withdrawals[d.subject_user_id] = int(n or 0)  # type: ignore[index]
+    sanctions: dict[int, list[Sanction]] = {i: [] for i in ids}
+    for item in db.session.scalars(_SANCTIONS_OF, {"ids": ids}):
+        sanctions[item.user_id].append(item)  # type: ignore[index]
     for uid in ids:
         user = users.get(uid)
         used = []
@@ -1037,7 +1065,9 @@ def queue_items(comments: list[Comment]) -> list[dict[str, Any]]:
         if parent_ids
         else {}
     )
-    records = author_records([c.author_id for c in comments])
+    records = author_records(
+        [c.author_id for c in comments], {c.author_id: c.author for c in comments if c.author}
+    )
     items = []
     for comment in comments:
         item = comment_services.comment_json(comment, None, True)
