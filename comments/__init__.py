@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool
 
 from . import writegate
@@ -39,17 +41,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.get("DATABASE_URL"), app.instance_path
     )
     # A pooled PostgreSQL connection may have been closed by the server (restart, idle
-    # timeout): test it on checkout. A SQLite file can't go away like that, and the ping is a
-    # statement on every request.
-    app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS",
-        {"pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")},
-    )
+    # timeout): one that sat idle is tested on checkout (see _ping_if_idle). A SQLite file
+    # can't go away like that.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
 
     from .validation import BoundedIntConverter
 
     app.url_map.converters["int"] = BoundedIntConverter
     db.init_app(app)
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            _ping_if_idle(db.engine, float(app.config["DATABASE_PING_AFTER_IDLE_S"]))
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
 
@@ -137,6 +139,35 @@ def _sqlite_take_write_lock(
         if gate is not None and not held and gate.acquire(_busy_timeout_ms() / 1000):
             conn.info["parley_write_gate"] = gate
         cursor.execute("BEGIN IMMEDIATE")
+
+
+def _ping_if_idle(engine: Engine, idle_s: float) -> None:
+    """Test a pooled connection before use only if it sat idle for ``idle_s`` seconds.
+
+    pool_pre_ping tests every checkout: a round trip on every request. Connections that a
+    server drops (a restart, an idle timeout, a failover) are nearly always ones that sat
+    unused; a connection that dies between two close requests fails that request, which
+    the client may retry, and the pool replaces it (SQLAlchemy invalidates a connection on
+    a disconnect error)."""
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["parley_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("parley_idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # new, or used a moment ago
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:
+            # The pool discards this connection and checks out another (up to 3 tries).
+            raise DisconnectionError("pooled connection failed its ping") from exc
 
 
 @event.listens_for(Pool, "checkin")

@@ -15,6 +15,9 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": DEFAULT_SECRET_KEY,
     "DATABASE_URL": None,  # None: a SQLite file in the instance folder
     "SQLITE_BUSY_TIMEOUT_MS": 5000,
+    # A pooled PostgreSQL connection idle this long is tested (SELECT 1) before it is used;
+    # one used since is not (a ping on every checkout was a round trip on every request).
+    "DATABASE_PING_AFTER_IDLE_S": 10.0,
     # Request bodies larger than this are refused with 413 before they are read.
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "COMMENT_MAX_LENGTH": 5000,
