@@ -1,0 +1,161 @@
+"""What one post costs inside the app, without HTTP, gunicorn or wrk: a steadier measure than
+requests/s on a shared machine, for comparing two versions of the posting path.
+
+    .venv/bin/python bench/post_cost.py                    # CPU ms per post (min and median)
+    .venv/bin/python bench/post_cost.py --callgrind        # instructions per post (valgrind)
+    .venv/bin/python bench/post_cost.py --db /tmp/parley-bench-1000000.sqlite3 --posts 300
+
+It copies a seeded SQLite database (bench/seed.py; `http_bench.py` leaves one in /tmp) to a
+scratch file, signs in one bench reader, and sends the benchmark's own 300-character posts
+(markup, two links, random words: bench/http_bench.py) through the WSGI app as a gunicorn
+worker would, after 30 warm-up posts that also fill the author's repeat-check window.
+
+CPU time (time.process_time over batches of 25) moves with whatever else the machine runs;
+under ``--callgrind`` the script re-runs itself in valgrind, counting instructions only
+while the measured posts run (``callgrind_control -i on/off``): the same code and database
+give the same count within about 1%, whatever the other core is doing. Prints one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BENCH = pathlib.Path(__file__).resolve().parent
+WARMUP = 30
+BATCH = 25
+
+
+def post_body(words: list[str], k: int) -> str:
+    """A post shaped like the HTTP benchmark's (see lua_script in http_bench.py)."""
+    rnd = random.Random(k)
+
+    def phrase(n: int) -> str:
+        return " ".join(rnd.choice(words) for _ in range(n))
+
+    return (
+        f'{phrase(9)} <b>{phrase(3)}</b> {phrase(8)}. See <a href="https://news.example/report/'
+        f'c-{k}">{phrase(2)}</a> and https://example.org/data?id={k} {phrase(6)}.\n\n'
+        f"<i>{phrase(4)}</i> {phrase(9)}"
+    )
+
+
+def measure(db: str, posts: int, email: str, under_callgrind: bool) -> dict[str, float]:
+    sys.path[:0] = [str(ROOT), str(BENCH)]
+    os.environ.update(
+        PARLEY_DATABASE_URL=f"sqlite:///{db}",
+        PARLEY_SECRET_KEY="post-cost-bench-not-a-secret",
+        PARLEY_RATELIMIT_ENABLED="false",
+    )
+    import seed
+    from http_bench import POST_WORDS
+    from werkzeug.test import EnvironBuilder
+
+    import wsgi
+
+    app = wsgi.app
+    client = app.test_client()
+    token = client.get("/api/v1/auth/session").get_json()["csrf_token"]
+    signin = client.post(
+        "/api/v1/auth/signin",
+        headers={"X-CSRFToken": token},
+        json={"email": email, "password": seed.BENCH_PASSWORD},
+    )
+    if signin.status_code != 200:
+        raise SystemExit(f"sign-in as {email} failed: {signin.get_json()}")
+    token = signin.get_json()["csrf_token"]
+    cookie = "; ".join(f"{c.key}={c.value}" for c in client._cookies.values())
+    words = list(POST_WORDS)
+    base = int(time.time() * 1000) % 10**9
+    environs = [
+        EnvironBuilder(
+            path=f"/api/v1/articles/{seed.LIVE_KEY}/comments",
+            method="POST",
+            data=json.dumps({"body": post_body(words, base + k)}),
+            headers={"Content-Type": "application/json", "Cookie": cookie, "X-CSRFToken": token},
+        ).get_environ()
+        for k in range(WARMUP + posts)
+    ]
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list, exc_info: object = None) -> None:
+        statuses.append(status)
+
+    def send(environ: dict) -> None:
+        b"".join(app(environ, start_response))
+
+    for environ in environs[:WARMUP]:
+        send(environ)
+    statuses.clear()
+    control = ["callgrind_control", "-i"]
+    if under_callgrind:
+        subprocess.run([*control, "on", str(os.getpid())], check=True, capture_output=True)
+    batches = []
+    for i in range(WARMUP, WARMUP + posts, BATCH):
+        t = time.process_time()
+        for environ in environs[i : i + BATCH]:
+            send(environ)
+        batches.append((time.process_time() - t) / len(environs[i : i + BATCH]) * 1000)
+    if under_callgrind:
+        subprocess.run([*control, "off", str(os.getpid())], check=True, capture_output=True)
+    unexpected = [s for s in statuses if not s.startswith(("201", "202"))]
+    if unexpected:
+        raise SystemExit(f"unexpected answers: {sorted(set(unexpected))}")
+    held = sum(s.startswith("202") for s in statuses)
+    return {"min_ms": min(batches), "median_ms": statistics.median(batches), "held": held}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    seeded = pathlib.Path(tempfile.gettempdir()) / "parley-bench-1000000.sqlite3"
+    p.add_argument("--db", default=str(seeded),
+                   help="a seeded SQLite file (bench/seed.py); copied, never changed")  # fmt: skip
+    p.add_argument("--posts", type=int, default=200)
+    p.add_argument("--email", default="reader30000@bench.example", help="the posting reader")
+    p.add_argument("--callgrind", action="store_true", help="count instructions (valgrind)")
+    p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if not os.path.exists(args.db):
+        raise SystemExit(f"no seeded database at {args.db}: run bench/seed.py or http_bench.py")
+    if args.callgrind and not args._child:
+        if shutil.which("valgrind") is None:
+            raise SystemExit("needs valgrind (apt-get install valgrind)")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = pathlib.Path(tmp) / "callgrind.out"
+            scratch = str(pathlib.Path(tmp) / "posts.sqlite3")
+            shutil.copyfile(args.db, scratch)
+            cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                   f"--callgrind-out-file={out}", sys.executable, __file__, "--_child",
+                   "--callgrind", "--db", scratch, "--posts", str(args.posts),
+                   "--email", args.email]  # fmt: skip
+            subprocess.run(cmd, check=True, capture_output=True)
+            totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
+        per_post = int(totals.split()[1]) / args.posts
+        print(f"{per_post / 1e6:.2f}M instructions per post ({args.posts} posts, callgrind)")
+        return 0
+    if args._child:  # in valgrind, on the parent's scratch copy
+        measure(args.db, args.posts, args.email, under_callgrind=True)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = str(pathlib.Path(tmp) / "posts.sqlite3")
+        shutil.copyfile(args.db, scratch)
+        result = measure(scratch, args.posts, args.email, under_callgrind=False)
+    print(
+        f"CPU per post: min {result['min_ms']:.2f} ms, median {result['median_ms']:.2f} ms "
+        f"over batches of {BATCH} ({args.posts} posts, {result['held']} held)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
