@@ -609,6 +609,24 @@ def prepare(url: str, scale: dict[str, int], reuse: bool) -> dict[str, Any]:
     return {"reused": False, **info}
 
 
+def refresh_statistics(url: str) -> None:
+    """ANALYZE before each case on PostgreSQL, as autovacuum would on a maintained server.
+
+    Earlier cases add thousands of reports, decisions and audit entries to tables that were
+    empty when the seed analysed them; a server whose autovacuum is off (this machine's is)
+    then plans the queue's reports lookup as a scan of an "empty" table. SQLite's statistics
+    are left as the seed left them."""
+    if not seeding.is_postgres(url):
+        return
+    from sqlalchemy import text
+
+    engine = db_handle(url)
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+    engine.dispose()
+
+
 def pick_ids(url: str, n_report: int, n_pending: int) -> tuple[list[int], list[int]]:
     """Published comments to report (not by a reporter, not in the hot or live thread) and
     pending comments to decide, oldest first (the queue's order)."""
@@ -758,6 +776,7 @@ def run_worker_class(
                 results["whole_thread_unloaded"] = whole_thread_probe(s.port, pages)
             for case in cases:
                 print(f"[{worker_class}] {case} ...", file=sys.stderr)
+                refresh_statistics(url)
                 results["cases"][case] = run_paired(
                     case, s.port, ceiling.port if ceiling else None, ctx, args, workdir
                 )
