@@ -10,6 +10,10 @@ scratch file, signs in one bench reader, and sends the benchmark's own 300-chara
 (markup, two links, random words: bench/http_bench.py) through the WSGI app as a gunicorn
 worker would, after 30 warm-up posts that also fill the author's repeat-check window.
 
+``--stub screen|repeat|sanitize|service`` (repeatable) replaces that part with a constant, so
+the difference from a run without it is what the part costs (``service``: everything after
+loading the user and the article; the request then ends in a 422).
+
 CPU time (time.process_time over batches of 25) moves with whatever else the machine runs;
 under ``--callgrind`` the script re-runs itself in valgrind, counting instructions only
 while the measured posts run (``callgrind_control -i on/off``): the same code and database
@@ -50,13 +54,41 @@ def post_body(words: list[str], k: int) -> str:
     )
 
 
-def measure(db: str, posts: int, email: str, under_callgrind: bool) -> dict[str, float]:
+STUBS = ("screen", "repeat", "sanitize", "service")
+
+
+def apply_stubs(stubs: list[str]) -> None:
+    """Replace parts of the posting path with constants (measuring only; see --stub)."""
+    import comments.services as posting
+    from comments.errors import ParleyError
+    from comments.screening import Screening
+
+    if "screen" in stubs:
+        scores = {"insult": 0.01}
+        posting._screen = lambda body, author, article: Screening(
+            "publish", None, None, scores, 0.01, "stub", None
+        )
+    if "sanitize" in stubs:
+        posting.sanitize = lambda body: body
+    if "service" in stubs:
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise ParleyError("stubbed", "The posting service is stubbed out.", 422)
+
+        posting.post_comment = refuse
+
+
+def measure(
+    db: str, posts: int, email: str, under_callgrind: bool, stubs: list[str]
+) -> dict[str, float]:
     sys.path[:0] = [str(ROOT), str(BENCH)]
     os.environ.update(
         PARLEY_DATABASE_URL=f"sqlite:///{db}",
         PARLEY_SECRET_KEY="post-cost-bench-not-a-secret",
         PARLEY_RATELIMIT_ENABLED="false",
     )
+    if "repeat" in stubs:
+        os.environ["PARLEY_DUPLICATE_WINDOW_MINUTES"] = "0"
     import seed
     from http_bench import POST_WORDS
     from werkzeug.test import EnvironBuilder
@@ -64,6 +96,7 @@ def measure(db: str, posts: int, email: str, under_callgrind: bool) -> dict[str,
     import wsgi
 
     app = wsgi.app
+    apply_stubs(stubs)
     client = app.test_client()
     token = client.get("/api/v1/auth/session").get_json()["csrf_token"]
     signin = client.post(
@@ -108,7 +141,8 @@ def measure(db: str, posts: int, email: str, under_callgrind: bool) -> dict[str,
         batches.append((time.process_time() - t) / len(environs[i : i + BATCH]) * 1000)
     if under_callgrind:
         subprocess.run([*control, "off", str(os.getpid())], check=True, capture_output=True)
-    unexpected = [s for s in statuses if not s.startswith(("201", "202"))]
+    expected = ("422",) if "service" in stubs else ("201", "202")
+    unexpected = [s for s in statuses if not s.startswith(expected)]
     if unexpected:
         raise SystemExit(f"unexpected answers: {sorted(set(unexpected))}")
     held = sum(s.startswith("202") for s in statuses)
@@ -123,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--posts", type=int, default=200)
     p.add_argument("--email", default="reader30000@bench.example", help="the posting reader")
     p.add_argument("--callgrind", action="store_true", help="count instructions (valgrind)")
+    p.add_argument("--stub", action="append", default=[], choices=STUBS,
+                   help="replace a part of posting with a constant (repeatable)")  # fmt: skip
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if not os.path.exists(args.db):
@@ -137,19 +173,21 @@ def main(argv: list[str] | None = None) -> int:
             cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                    f"--callgrind-out-file={out}", sys.executable, __file__, "--_child",
                    "--callgrind", "--db", scratch, "--posts", str(args.posts),
-                   "--email", args.email]  # fmt: skip
+                   "--email", args.email, *(f"--stub={x}" for x in args.stub)]  # fmt: skip
             subprocess.run(cmd, check=True, capture_output=True)
             totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
         per_post = int(totals.split()[1]) / args.posts
-        print(f"{per_post / 1e6:.2f}M instructions per post ({args.posts} posts, callgrind)")
+        stubbed = f", stubbed: {', '.join(args.stub)}" if args.stub else ""
+        print(f"{per_post / 1e6:.2f}M instructions per post ({args.posts} posts, callgrind"
+              f"{stubbed})")  # fmt: skip
         return 0
     if args._child:  # in valgrind, on the parent's scratch copy
-        measure(args.db, args.posts, args.email, under_callgrind=True)
+        measure(args.db, args.posts, args.email, True, args.stub)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         scratch = str(pathlib.Path(tmp) / "posts.sqlite3")
         shutil.copyfile(args.db, scratch)
-        result = measure(scratch, args.posts, args.email, under_callgrind=False)
+        result = measure(scratch, args.posts, args.email, False, args.stub)
     print(
         f"CPU per post: min {result['min_ms']:.2f} ms, median {result['median_ms']:.2f} ms "
         f"over batches of {BATCH} ({args.posts} posts, {result['held']} held)"
