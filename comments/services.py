@@ -7,11 +7,12 @@ verdict, then adds and flushes. The caller (a view or a command) commits once.
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import re
 import sys
+import threading
 import unicodedata
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -260,11 +261,40 @@ class _Shape:
         )
 
 
-# An author's recent posts are compared with each new one: their shapes are kept (a few
-# KB each; the words themselves are interned and shared).
-@functools.lru_cache(maxsize=2048)
-def _shape(text: str) -> _Shape:
-    return _Shape(_fingerprint(text))
+class _ShapeCache:
+    """Recent posts' shapes by their text, least recently used out first, within a memory
+    budget rather than a count: one 5,000-character comment weighs as much as dozens of
+    short ones. (Each worker keeps its own; an author's recent posts are compared with
+    every new post of theirs.)"""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.used = 0
+        self._items: OrderedDict[str, tuple[_Shape, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> _Shape:
+        with self._lock:
+            hit = self._items.get(text)
+            if hit is not None:
+                self._items.move_to_end(text)
+                return hit[0]
+        shape = _Shape(_fingerprint(text))
+        # The text (the key), the fingerprint and the word set's table; the words are
+        # interned and shared between shapes.
+        size = sys.getsizeof(text) + sys.getsizeof(shape.fingerprint)
+        size += sys.getsizeof(shape.distinct)
+        with self._lock:
+            if text not in self._items:
+                self._items[text] = (shape, size)
+                self.used += size
+                while self.used > self.budget and self._items:
+                    _, (_, freed) = self._items.popitem(last=False)
+                    self.used -= freed
+        return shape
+
+
+_shapes = _ShapeCache(8 * 1024 * 1024)
 
 
 def _nearly_same(a: str, b: str) -> bool:
@@ -301,7 +331,7 @@ def check_not_repeat(author: User, body: str, exclude_id: int | None = None) -> 
     )
     mine = _Shape(_fingerprint(body))
     for other in recent:
-        theirs = _shape(other)
+        theirs = _shapes.get(other)
         if mine.fingerprint == theirs.fingerprint or mine.nearly_same(theirs):
             raise ParleyError(
                 "duplicate_comment",

@@ -278,7 +278,17 @@ class Token:
 _ChunkTokens = tuple[tuple[str, int, int, bool], ...]
 
 
-@functools.lru_cache(maxsize=16_384)  # words recur: most chunks of a post were seen before
+# Words recur: most chunks of a post were seen before. Only short chunks are kept (a long
+# one is rarely seen twice, and 8,192 entries of at most 32 characters stay a few MB even
+# when someone posts nothing but distinct junk).
+_CACHED_CHUNK_MAX = 32
+
+
+@functools.lru_cache(maxsize=8_192)
+def _cached_chunk_tokens(chunk: str) -> _ChunkTokens:
+    return _chunk_tokens(chunk)
+
+
 def _chunk_tokens(chunk: str) -> _ChunkTokens:
     """Tokens of one whitespace-free chunk of normalised text."""
     if ("." in chunk or ":" in chunk or "/" in chunk) and (
@@ -344,7 +354,11 @@ def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     for m in _CHUNK_RE.finditer(norm):
         c0 = m.start()
-        for word, a, b, special in _chunk_tokens(m.group()):
+        chunk = m.group()
+        parts = (
+            _cached_chunk_tokens(chunk) if len(chunk) <= _CACHED_CHUNK_MAX else _chunk_tokens(chunk)
+        )
+        for word, a, b, special in parts:
             a += c0
             b += c0
             if pos is not None:  # map the half-open span back to the original text
