@@ -10,36 +10,50 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from flask import Flask, current_app
 
 
 class PageCache:
-    """A thread-safe LRU of at most ``max_entries`` (0: keeps nothing): rendered pages here,
-    whole responses on the fast read path (comments/fastread.py)."""
+    """A thread-safe LRU holding at most ``capacity`` (0: keeps nothing), counted in entries,
+    or in what ``weigh`` says each value costs: rendered pages here, whole responses on the
+    fast read path (comments/fastread.py), recent posts' word shapes by their bytes for the
+    repeat check (comments/services.py)."""
 
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+    def __init__(self, capacity: int, weigh: Callable[[Any], int] | None = None) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._weigh = weigh
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._items
 
     def get(self, key: Hashable) -> Any:
         with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
 
     def put(self, key: Hashable, value: Any) -> None:
-        if self.max_entries <= 0:
+        if self.capacity <= 0:
             return
+        cost = self._weigh(value) if self._weigh is not None else 1
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.used -= old[1]
+            self._items[key] = (value, cost)
+            self.used += cost
+            while self.used > self.capacity and self._items:
+                _, (_, freed) = self._items.popitem(last=False)
+                self.used -= freed
 
 
 def page_cache() -> PageCache:

@@ -10,9 +10,7 @@ import difflib
 import hashlib
 import re
 import sys
-import threading
 import unicodedata
-from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +19,7 @@ from sqlalchemy import and_, bindparam, exists, false, func, insert, or_, select
 from sqlalchemy.orm import aliased, make_transient_to_detached
 
 from . import audit, threads
+from .cache import PageCache
 from .errors import ParleyError, not_found
 from .extensions import db
 from .models import Article, Comment, CommentStatus, Role, User, isoformat, utcnow
@@ -261,40 +260,24 @@ class _Shape:
         )
 
 
-class _ShapeCache:
-    """Recent posts' shapes by their text, least recently used out first, within a memory
-    budget rather than a count: one 5,000-character comment weighs as much as dozens of
-    short ones. (Each worker keeps its own; an author's recent posts are compared with
-    every new post of theirs.)"""
+def _shape_bytes(shape: _Shape) -> int:
+    """What a cached shape holds: its text (the key, kept as the fingerprint's source), the
+    fingerprint and the word set's table; the words are interned and shared."""
+    return 2 * sys.getsizeof(shape.fingerprint) + sys.getsizeof(shape.distinct)
 
-    def __init__(self, budget_bytes: int) -> None:
-        self.budget = budget_bytes
-        self.used = 0
-        self._items: OrderedDict[str, tuple[_Shape, int]] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def get(self, text: str) -> _Shape:
-        with self._lock:
-            hit = self._items.get(text)
-            if hit is not None:
-                self._items.move_to_end(text)
-                return hit[0]
+# Recent posts' shapes by their text, within a memory budget rather than a count: one
+# 5,000-character comment weighs as much as dozens of short ones. (Each worker keeps its
+# own; an author's recent posts are compared with every new post of theirs.)
+_shapes = PageCache(8 * 1024 * 1024, weigh=_shape_bytes)
+
+
+def _shape(text: str) -> _Shape:
+    shape = _shapes.get(text)
+    if shape is None:
         shape = _Shape(_fingerprint(text))
-        # The text (the key), the fingerprint and the word set's table; the words are
-        # interned and shared between shapes.
-        size = sys.getsizeof(text) + sys.getsizeof(shape.fingerprint)
-        size += sys.getsizeof(shape.distinct)
-        with self._lock:
-            if text not in self._items:
-                self._items[text] = (shape, size)
-                self.used += size
-                while self.used > self.budget and self._items:
-                    _, (_, freed) = self._items.popitem(last=False)
-                    self.used -= freed
-        return shape
-
-
-_shapes = _ShapeCache(8 * 1024 * 1024)
+        _shapes.put(text, shape)
+    return shape
 
 
 def _nearly_same(a: str, b: str) -> bool:
@@ -331,7 +314,7 @@ def check_not_repeat(author: User, body: str, exclude_id: int | None = None) -> 
     )
     mine = _Shape(_fingerprint(body))
     for other in recent:
-        theirs = _shapes.get(other)
+        theirs = _shape(other)
         if mine.fingerprint == theirs.fingerprint or mine.nearly_same(theirs):
             raise ParleyError(
                 "duplicate_comment",

@@ -136,21 +136,25 @@ def test_reports_limited_per_user(app, reader: Api, signed_in, article: str) -> 
     assert codes == [201, 201, 429]
 
 
-def test_recent_post_shapes_stay_within_their_memory_budget() -> None:
+def test_recent_post_shapes_stay_within_their_memory_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The repeat check keeps recent posts' shapes by weight, not count: long posts push
     the oldest out, a hit is served from the cache, and an evicted text is shaped again
     (the check's answer never depends on what was cached)."""
-    from comments.services import _ShapeCache
+    from comments import services
+    from comments.cache import PageCache
 
-    cache = _ShapeCache(budget_bytes=60_000)
+    cache = PageCache(60_000, weigh=services._shape_bytes)
+    monkeypatch.setattr(services, "_shapes", cache)
     texts = [f"post {i} " + " ".join(f"w{i}x{j}" for j in range(300)) for i in range(20)]
-    first = cache.get(texts[0])
-    assert cache.get(texts[0]) is first
+    first = services._shape(texts[0])
+    assert services._shape(texts[0]) is first
     for text in texts[1:]:
-        cache.get(text)
-        assert cache.used <= cache.budget
-    assert texts[0] not in cache._items and texts[-1] in cache._items
-    again = cache.get(texts[0])
+        services._shape(text)
+        assert 0 < cache.used <= cache.capacity
+    assert texts[0] not in cache and texts[-1] in cache
+    again = services._shape(texts[0])
     assert again is not first and again.fingerprint == first.fingerprint
 
 
@@ -158,8 +162,9 @@ def test_repeated_post_is_refused_after_its_shape_left_the_cache(
     reader: Api, article: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from comments import services
+    from comments.cache import PageCache
 
-    monkeypatch.setattr(services, "_shapes", services._ShapeCache(budget_bytes=1))
+    monkeypatch.setattr(services, "_shapes", PageCache(1, weigh=services._shape_bytes))
     text = "The council should publish the full report on the office closure."
     assert reader.comment(article, text).status_code == 201
     again = reader.comment(article, text.upper())
