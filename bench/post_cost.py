@@ -78,12 +78,16 @@ def apply_stubs(stubs: list[str]) -> None:
         posting.post_comment = refuse
 
 
+def is_postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
 def measure(
     db: str, posts: int, email: str, under_callgrind: bool, stubs: list[str]
 ) -> dict[str, float]:
     sys.path[:0] = [str(ROOT), str(BENCH)]
     os.environ.update(
-        PARLEY_DATABASE_URL=f"sqlite:///{db}",
+        PARLEY_DATABASE_URL=db if is_postgres(db) else f"sqlite:///{db}",
         PARLEY_SECRET_KEY="post-cost-bench-not-a-secret",
         PARLEY_RATELIMIT_ENABLED="false",
     )
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     seeded = pathlib.Path(tempfile.gettempdir()) / "parley-bench-1000000.sqlite3"
     p.add_argument("--db", default=str(seeded),
-                   help="a seeded SQLite file (bench/seed.py); copied, never changed")  # fmt: skip
+                   help="a seeded SQLite file (copied) or a postgresql:// URL")  # fmt: skip
     p.add_argument("--posts", type=int, default=200)
     p.add_argument("--email", default="reader30000@bench.example", help="the posting reader")
     p.add_argument("--callgrind", action="store_true", help="count instructions (valgrind)")
@@ -161,39 +165,40 @@ def main(argv: list[str] | None = None) -> int:
                    help="replace a part of posting with a constant (repeatable)")  # fmt: skip
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if not os.path.exists(args.db):
+    pg = is_postgres(args.db)
+    if not pg and not os.path.exists(args.db):
         raise SystemExit(f"no seeded database at {args.db}: run bench/seed.py or http_bench.py")
-    if args.callgrind and not args._child:
-        if shutil.which("valgrind") is None:
-            raise SystemExit("needs valgrind (apt-get install valgrind)")
-        with tempfile.TemporaryDirectory() as tmp:
-            out = pathlib.Path(tmp) / "callgrind.out"
-            scratch = str(pathlib.Path(tmp) / "posts.sqlite3")
-            shutil.copyfile(args.db, scratch)
-            cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                   f"--callgrind-out-file={out}", sys.executable, __file__, "--_child",
-                   "--callgrind", "--db", scratch, "--posts", str(args.posts),
-                   "--email", args.email, *(f"--stub={x}" for x in args.stub)]  # fmt: skip
-            subprocess.run(cmd, check=True, capture_output=True)
-            totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
-        per_post = int(totals.split()[1]) / args.posts
-        stubbed = f", stubbed: {', '.join(args.stub)}" if args.stub else ""
-        print(f"{per_post / 1e6:.2f}M instructions per post ({args.posts} posts, callgrind"
-              f"{stubbed})")  # fmt: skip
-        return 0
-    if args._child:  # in valgrind, on the parent's scratch copy
+    if args._child:  # in valgrind, on the parent's scratch copy (or the PostgreSQL database)
         measure(args.db, args.posts, args.email, True, args.stub)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        scratch = str(pathlib.Path(tmp) / "posts.sqlite3")
-        shutil.copyfile(args.db, scratch)
-        result = measure(scratch, args.posts, args.email, False, args.stub)
+        # A SQLite file is copied so runs start alike; on PostgreSQL the posts land on the
+        # seeded database's live-story, as the HTTP benchmark's do.
+        db = args.db
+        if not pg:
+            db = str(pathlib.Path(tmp) / "posts.sqlite3")
+            shutil.copyfile(args.db, db)
+        if args.callgrind:
+            if shutil.which("valgrind") is None:
+                raise SystemExit("needs valgrind (apt-get install valgrind)")
+            out = pathlib.Path(tmp) / "callgrind.out"
+            cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                   f"--callgrind-out-file={out}", sys.executable, __file__, "--_child",
+                   "--callgrind", "--db", db, "--posts", str(args.posts),
+                   "--email", args.email, *(f"--stub={x}" for x in args.stub)]  # fmt: skip
+            subprocess.run(cmd, check=True, capture_output=True)
+            totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
+            per_post = int(totals.split()[1]) / args.posts
+            stubbed = f", stubbed: {', '.join(args.stub)}" if args.stub else ""
+            print(f"{per_post / 1e6:.2f}M instructions per post ({args.posts} posts, callgrind"
+                  f"{stubbed})")  # fmt: skip
+            return 0
+        result = measure(db, args.posts, args.email, False, args.stub)
     print(
         f"CPU per post: min {result['min_ms']:.2f} ms, median {result['median_ms']:.2f} ms "
         f"over batches of {BATCH} ({args.posts} posts, {result['held']} held)"
     )
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
