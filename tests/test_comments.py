@@ -307,6 +307,25 @@ def test_openapi_lists_every_api_route(api: Api, app) -> None:
     assert post["requestBody"]["content"]["application/json"]["schema"]["required"] == ["body"]
 
 
+def test_a_post_bumps_the_article_version_and_changes_nothing_else(
+    app, reader: Api, article: str
+) -> None:
+    """Posting marks the thread changed (one version up) and leaves the article as it was:
+    on PostgreSQL the bump rides in the comment's INSERT statement."""
+    from comments.models import Article
+
+    def article_row() -> dict:
+        with app.app_context():
+            found = db.session.scalar(db.select(Article).where(Article.key == article))
+            return {c.key: getattr(found, c.key) for c in Article.__table__.columns}
+
+    before = article_row()
+    assert reader.comment(article, "One more view on the budget.").status_code == 201
+    after = article_row()
+    assert after["version"] == before["version"] + 1
+    assert {**after, "version": before["version"]} == before
+
+
 def test_database_error_rolls_back_and_leaves_nothing(
     app, reader: Api, article: str, monkeypatch
 ) -> None:
@@ -315,11 +334,11 @@ def test_database_error_rolls_back_and_leaves_nothing(
 
     from comments import services
 
-    def broken(article_id: int) -> None:
-        db.session.flush()  # the comment row is written...
+    def broken(comment: Comment) -> None:
+        # Called once the comment row is written (and, on PostgreSQL, the article bumped).
         raise OperationalError("UPDATE articles", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(services, "bump_article", broken)
+    monkeypatch.setattr(services, "make_transient_to_detached", broken)
     response = reader.comment(article, "This will not be stored")
     assert response.status_code == 500
     assert response.get_json()["error"]["code"] == "internal_error"
