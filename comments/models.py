@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from .extensions import db
 
@@ -102,6 +103,10 @@ class User(UserMixin, db.Model):
     # Bumped on sign-out everywhere, password change or ban: sessions carrying an
     # older number are no longer valid.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Set by moderation when a sanction that restricts posting (premoderation, suspension,
+    # ban) is imposed, and never cleared: while it is false the account has none in force,
+    # so a post needs no sanctions lookup. Nearly every commenter is in that case.
+    has_sanctions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     comments: Mapped[list[Comment]] = relationship(back_populates="author", lazy="raise")
 

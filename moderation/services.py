@@ -199,9 +199,15 @@ def _forget_sanctions(user_id: int | None) -> None:
     g.setdefault("parley_active_sanctions", {}).pop(user_id, None)
 
 
+def _sanctions_on(user: User) -> list[Sanction]:
+    """The user's sanctions in force; none, without a query, for an account that has never
+    had one that restricts posting (User.has_sanctions)."""
+    return active_sanctions(user.id) if user.has_sanctions else []
+
+
 def check_may_post(user: User) -> None:
     """Refuse a banned or suspended user with the reason and, for a suspension, its end."""
-    for sanction in active_sanctions(user.id):
+    for sanction in _sanctions_on(user):
         if sanction.kind == SanctionKind.BAN:
             raise ParleyError(
                 "banned",
@@ -209,7 +215,7 @@ def check_may_post(user: User) -> None:
                 403,
                 extra={"sanction": sanction.to_json()},
             )
-    for sanction in active_sanctions(user.id):
+    for sanction in _sanctions_on(user):
         if sanction.kind == SanctionKind.SUSPENSION:
             raise ParleyError(
                 "suspended",
@@ -221,7 +227,7 @@ def check_may_post(user: User) -> None:
 
 
 def is_premoderated(user: User) -> bool:
-    return any(s.kind == SanctionKind.PREMODERATION for s in active_sanctions(user.id))
+    return any(s.kind == SanctionKind.PREMODERATION for s in _sanctions_on(user))
 
 
 def impose_sanction(
@@ -260,6 +266,8 @@ def impose_sanction(
         ends_at=ends_at,
     )
     db.session.add(sanction)
+    if kind_ != SanctionKind.WARNING:
+        user.has_sanctions = True
     db.session.flush()
     decision = _decide(
         Action(kind_.value), moderator, rule, reason, subject=user, sanction=sanction

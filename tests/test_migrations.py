@@ -22,3 +22,46 @@ def test_sqlite_pragmas(app) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+def test_sanctions_flag_migration_marks_only_restricted_accounts(tmp_path) -> None:
+    """The revision that adds users.has_sanctions sets it for accounts with a sanction other
+    than a warning, and keeps every row. Run on a SQLite file of its own: the shared test
+    database can't be taken back to an older revision; the backfill is one portable UPDATE."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from comments import create_app
+    from tests.conftest import base_config
+
+    app = create_app(base_config(f"sqlite:///{tmp_path / 'old.sqlite3'}", tmp_path))
+    with app.app_context():
+        upgrade(revision="5b8e2f0c41d7")
+        with db.engine.begin() as conn:
+            for uid, name in ((1, "mod"), (2, "warned"), (3, "banned"), (4, "clean")):
+                conn.execute(
+                    text(
+                        "INSERT INTO users (id, email, display_name, display_name_key,"
+                        " password_hash, role, created_at, session_version) VALUES"
+                        " (:id, :email, :name, :name, 'x', 'reader', CURRENT_TIMESTAMP, 1)"
+                    ),
+                    {"id": uid, "email": f"{name}@example.com", "name": name},
+                )
+            rule = conn.execute(text("SELECT id FROM house_rules LIMIT 1")).scalar_one()
+            for uid, kind in ((2, "warning"), (3, "ban")):
+                conn.execute(
+                    text(
+                        "INSERT INTO sanctions (user_id, kind, rule_id, reason, moderator_id,"
+                        " created_at) VALUES (:uid, :kind, :rule, 'r', 1, CURRENT_TIMESTAMP)"
+                    ),
+                    {"uid": uid, "kind": kind, "rule": rule},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            flags = dict(conn.execute(text("SELECT id, has_sanctions FROM users")).all())
+            sanctions = conn.execute(text("SELECT count(*) FROM sanctions")).scalar_one()
+        db.engine.dispose()
+    assert flags == {1: False, 2: False, 3: True, 4: False}
+    # Nothing lost on the way: rebuilding users on SQLite (Alembic's batch mode) with foreign
+    # keys on would have deleted every sanction.
+    assert sanctions == 2

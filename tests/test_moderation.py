@@ -370,6 +370,43 @@ def test_ban_warning_and_lifting(app, reader: Api, moderator: Api, article: str)
     assert {"user.warning", "user.ban", "sanction.lift"} <= set(audit_actions(app))
 
 
+def test_sanctions_are_looked_up_only_for_authors_who_have_had_one(
+    app, reader: Api, moderator: Api, article: str
+) -> None:
+    """A post asks the sanctions table nothing about an author who was never restricted (a
+    warning doesn't count); once a suspension is imposed it does, even after it is lifted."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+
+        def post_asks_about_sanctions() -> bool:
+            statements.clear()
+            assert reader.comment(article, civil()).status_code == 201
+            return any("FROM sanctions" in s for s in statements)
+
+        uid = reader.user["id"]
+        assert not post_asks_about_sanctions()
+        warn = {"kind": "warning", "rule": "civil", "reason": "tone"}
+        assert moderator.post(f"/moderation/users/{uid}/sanctions", warn).status_code == 201
+        assert not post_asks_about_sanctions()
+        suspend = {"kind": "suspension", "rule": "civil", "reason": "abuse", "days": 1}
+        response = moderator.post(f"/moderation/users/{uid}/sanctions", suspend)
+        assert reader.comment(article, civil()).get_json()["error"]["code"] == "suspended"
+        sid = response.get_json()["sanction"]["id"]
+        assert moderator.delete(f"/moderation/sanctions/{sid}").status_code == 200
+        assert post_asks_about_sanctions()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
 def test_ladder_suggests_next_step_after_repeated_withdrawals(
     reader: Api, moderator: Api, article: str
 ) -> None:
