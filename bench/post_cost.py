@@ -4,11 +4,14 @@ requests/s on a shared machine, for comparing two versions of the posting path.
     .venv/bin/python bench/post_cost.py                    # CPU ms per post (min and median)
     .venv/bin/python bench/post_cost.py --callgrind        # instructions per post (valgrind)
     .venv/bin/python bench/post_cost.py --db /tmp/parley-bench-1000000.sqlite3 --posts 300
+    .venv/bin/python bench/post_cost.py --db postgresql://postgres@127.0.0.1:5432/parley_bench
 
 It copies a seeded SQLite database (bench/seed.py; `http_bench.py` leaves one in /tmp) to a
-scratch file, signs in one bench reader, and sends the benchmark's own 300-character posts
-(markup, two links, random words: bench/http_bench.py) through the WSGI app as a gunicorn
-worker would, after 30 warm-up posts that also fill the author's repeat-check window.
+scratch file, or uses a seeded PostgreSQL database as it is (the posts land on its live-story,
+as the HTTP benchmark's do), signs in one bench reader, and sends the benchmark's own
+300-character posts (markup, two links, random words: bench/http_bench.py) through the WSGI app
+as a gunicorn worker would, after 30 warm-up posts that also fill the author's repeat-check
+window.
 
 ``--stub screen|repeat|sanitize|service`` (repeatable) replaces that part with a constant, so
 the difference from a run without it is what the part costs (``service``: everything after
