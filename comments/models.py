@@ -103,9 +103,9 @@ class User(UserMixin, db.Model):
     # Bumped on sign-out everywhere, password change or ban: sessions carrying an
     # older number are no longer valid.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
-    # Set by moderation when a sanction that restricts posting (premoderation, suspension,
-    # ban) is imposed, and never cleared: while it is false the account has none in force,
-    # so a post needs no sanctions lookup. Nearly every commenter is in that case.
+    # Set by moderation when any sanction (a warning too) is imposed, and never cleared:
+    # while it is false the account has no sanctions at all, so a post needs no sanctions
+    # lookup and a queue page none for its authors. Nearly every commenter is in that case.
     has_sanctions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     comments: Mapped[list[Comment]] = relationship(back_populates="author", lazy="raise")

@@ -201,7 +201,7 @@ def _forget_sanctions(user_id: int | None) -> None:
 
 def _sanctions_on(user: User) -> list[Sanction]:
     """The user's sanctions in force; none, without a query, for an account that has never
-    had one that restricts posting (User.has_sanctions)."""
+    had a sanction (User.has_sanctions)."""
     return active_sanctions(user.id) if user.has_sanctions else []
 
 
@@ -266,8 +266,7 @@ def impose_sanction(
         ends_at=ends_at,
     )
     db.session.add(sanction)
-    if kind_ != SanctionKind.WARNING:
-        user.has_sanctions = True
+    user.has_sanctions = True
     db.session.flush()
     decision = _decide(
         Action(kind_.value), moderator, rule, reason, subject=user, sanction=sanction
@@ -903,6 +902,12 @@ _RECENT_DECISIONS = (
 _SANCTIONS_OF = (
     select(Sanction).where(Sanction.user_id.in_(_IDS)).order_by(Sanction.created_at.desc())
 )
+_OPEN_REPORTS_OF = (
+    select(Report)
+    .where(Report.comment_id.in_(_IDS), Report.outcome == ReportOutcome.OPEN)
+    .order_by(Report.created_at)
+)
+_COMMENTS_BY_ID = select(Comment).where(Comment.id.in_(_IDS))
 
 
 def author_records(
@@ -928,8 +933,10 @@ def author_records(
         decisions[d.subject_user_id].append(d)  # type: ignore[index]
         withdrawals[d.subject_user_id] = int(n or 0)  # type: ignore[index]
     sanctions: dict[int, list[Sanction]] = {i: [] for i in ids}
-    for item in db.session.scalars(_SANCTIONS_OF, {"ids": ids}):
-        sanctions[item.user_id].append(item)  # type: ignore[index]
+    # Most pages' authors have never been sanctioned (User.has_sanctions): no query then.
+    if any(u.has_sanctions for u in users.values()):
+        for item in db.session.scalars(_SANCTIONS_OF, {"ids": ids}):
+            sanctions[item.user_id].append(item)  # type: ignore[index]
     for uid in ids:
         user = users.get(uid)
         used = []
@@ -999,6 +1006,26 @@ def _count(query: Any, cap: int | None = None) -> int:
     return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
+def _paged(query: Any, order: list[Any]) -> Any:
+    return query.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+_UNFILTERED: dict[str, tuple[Any, Any]] = {}
+
+
+def _unfiltered_queue(kind: str) -> tuple[Any, Any]:
+    """A queue's page select (limit and offset bound) and its capped count, without filters:
+    built once, since building them cost more than running them on their indexes."""
+    if kind not in _UNFILTERED:
+        query, order = _queue(kind, [])
+        capped = query.with_only_columns(Comment.id).order_by(None).limit(bindparam("cap"))
+        _UNFILTERED[kind] = (
+            _paged(query, order),
+            select(func.count()).select_from(capped.subquery()),
+        )
+    return _UNFILTERED[kind]
+
+
 def queue_counts() -> dict[str, int]:
     """How many items wait in each queue (counts only: no items are built)."""
     counts = {kind: _count(_queue(kind, [])[0], COUNT_CAP) for kind in ("pending", "reported")}
@@ -1034,11 +1061,15 @@ def queue(
                 .where(HouseRule.code == rule_code)
             )
         )
-    query, order = _queue(kind, filters)
-    rows = list(
-        db.session.scalars(query.order_by(*order).limit(per_page).offset((page - 1) * per_page))
-    )
-    total = _count(query, COUNT_CAP)
+    window = {"limit": per_page, "offset": (page - 1) * per_page}
+    if filters:
+        query, order = _queue(kind, filters)
+        rows = list(db.session.scalars(_paged(query, order), window))
+        total = _count(query, COUNT_CAP)
+    else:  # a queue as moderators open it: its selects built once
+        page_query, count_query = _unfiltered_queue(kind)
+        rows = list(db.session.scalars(page_query, window))
+        total = db.session.scalar(count_query, {"cap": COUNT_CAP}) or 0
     return {
         "kind": kind,
         "items": queue_items(rows),
@@ -1061,15 +1092,11 @@ def queue_items(comments: list[Comment]) -> list[dict[str, Any]]:
     ids = [c.id for c in comments]
     reports: dict[int, list[Report]] = {i: [] for i in ids}
     if ids:
-        for report in db.session.scalars(
-            select(Report)
-            .where(Report.comment_id.in_(ids), Report.outcome == ReportOutcome.OPEN)
-            .order_by(Report.created_at)
-        ):
+        for report in db.session.scalars(_OPEN_REPORTS_OF, {"ids": ids}):
             reports[report.comment_id].append(report)
-    parent_ids = {c.parent_id for c in comments if c.parent_id}
+    parent_ids = sorted({c.parent_id for c in comments if c.parent_id})
     parents = (
-        {p.id: p for p in db.session.scalars(select(Comment).where(Comment.id.in_(parent_ids)))}
+        {p.id: p for p in db.session.scalars(_COMMENTS_BY_ID, {"ids": parent_ids})}
         if parent_ids
         else {}
     )

@@ -25,8 +25,8 @@ def test_sqlite_pragmas(app) -> None:
 
 
 def test_sanctions_flag_migration_marks_only_restricted_accounts(tmp_path) -> None:
-    """The revision that adds users.has_sanctions sets it for accounts with a sanction other
-    than a warning, and keeps every row. Run on a SQLite file of its own: the shared test
+    """The revision that adds users.has_sanctions sets it for accounts with a sanction (a
+    warning too), and keeps every row. Run on a SQLite file of its own: the shared test
     database can't be taken back to an older revision; the backfill is one portable UPDATE."""
     from flask_migrate import upgrade
     from sqlalchemy import text
@@ -61,7 +61,7 @@ def test_sanctions_flag_migration_marks_only_restricted_accounts(tmp_path) -> No
             flags = dict(conn.execute(text("SELECT id, has_sanctions FROM users")).all())
             sanctions = conn.execute(text("SELECT count(*) FROM sanctions")).scalar_one()
         db.engine.dispose()
-    assert flags == {1: False, 2: False, 3: True, 4: False}
+    assert flags == {1: False, 2: True, 3: True, 4: False}
     # Nothing lost on the way: rebuilding users on SQLite (Alembic's batch mode) with foreign
     # keys on would have deleted every sanction.
     assert sanctions == 2

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from comments.extensions import db
-from comments.models import Article, Comment, Role, utcnow
+from comments.models import Article, Comment, CommentStatus, Role, utcnow
 from moderation.models import Decision, Sanction
 from tests.conftest import Api
 
@@ -373,8 +373,8 @@ def test_ban_warning_and_lifting(app, reader: Api, moderator: Api, article: str)
 def test_sanctions_are_looked_up_only_for_authors_who_have_had_one(
     app, reader: Api, moderator: Api, article: str
 ) -> None:
-    """A post asks the sanctions table nothing about an author who was never restricted (a
-    warning doesn't count); once a suspension is imposed it does, even after it is lifted."""
+    """Posting and the queue ask the sanctions table nothing about an author who was never
+    sanctioned; once one is (a warning is enough) they do, and the record shows it."""
     from sqlalchemy import event
 
     statements: list[str] = []
@@ -382,29 +382,46 @@ def test_sanctions_are_looked_up_only_for_authors_who_have_had_one(
     def capture(conn, cursor, statement, *args) -> None:
         statements.append(statement)
 
+    def asks_about_sanctions(act) -> bool:
+        statements.clear()
+        act()
+        return any("FROM sanctions" in s for s in statements)
+
+    def posts() -> None:
+        assert reader.comment(article, civil()).status_code == 201
+
+    def reads_the_queue() -> dict:
+        response = moderator.get("/moderation/queue?kind=pending")
+        assert response.status_code == 200
+        return response.get_json()
+
+    uid = reader.user["id"]
     with app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", capture)
     try:
-
-        def post_asks_about_sanctions() -> bool:
-            statements.clear()
-            assert reader.comment(article, civil()).status_code == 201
-            return any("FROM sanctions" in s for s in statements)
-
-        uid = reader.user["id"]
-        assert not post_asks_about_sanctions()
+        assert not asks_about_sanctions(posts)
+        held = post(reader, article)["id"]
+        with app.app_context():  # held by the classifier, as most of the pending queue is
+            comment = db.session.get(Comment, held)
+            comment.status, comment.held_reason = CommentStatus.PENDING, "classifier"
+            db.session.commit()
+        assert not asks_about_sanctions(reads_the_queue)
         warn = {"kind": "warning", "rule": "civil", "reason": "tone"}
         assert moderator.post(f"/moderation/users/{uid}/sanctions", warn).status_code == 201
-        assert not post_asks_about_sanctions()
+        assert asks_about_sanctions(posts)
+        assert asks_about_sanctions(reads_the_queue)
         suspend = {"kind": "suspension", "rule": "civil", "reason": "abuse", "days": 1}
         response = moderator.post(f"/moderation/users/{uid}/sanctions", suspend)
         assert reader.comment(article, civil()).get_json()["error"]["code"] == "suspended"
         sid = response.get_json()["sanction"]["id"]
         assert moderator.delete(f"/moderation/sanctions/{sid}").status_code == 200
-        assert post_asks_about_sanctions()
+        assert asks_about_sanctions(posts)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
+    items = [i for i in reads_the_queue()["items"] if i["comment"]["id"] == held]
+    kinds = [s["kind"] for s in items[0]["author"]["sanctions"]]
+    assert sorted(kinds) == ["suspension", "warning"]
 
 
 def test_ladder_suggests_next_step_after_repeated_withdrawals(

@@ -1,9 +1,9 @@
 """users carry a sanctions flag
 
-Posting asked the sanctions table about every author on every post; nearly all have never
-been sanctioned. users.has_sanctions is set when a sanction that restricts posting is
-imposed (and never cleared), so the lookup runs only for accounts that have had one. Existing
-sanctions set it here.
+Posting asked the sanctions table about every author on every post, and a queue page about
+all of its authors; nearly all have never been sanctioned. users.has_sanctions is set when a
+sanction (a warning too) is imposed, and never cleared, so the lookups run only for accounts
+that have had one. Existing sanctions set it here.
 
 Revision ID: 8c3d5e7f9a1b
 Revises: 5b8e2f0c41d7
@@ -27,10 +27,7 @@ def upgrade():
     op.add_column(
         'users', sa.Column('has_sanctions', sa.Boolean(), server_default=sa.false(), nullable=False)
     )
-    op.execute(
-        "UPDATE users SET has_sanctions = true WHERE id IN "
-        "(SELECT user_id FROM sanctions WHERE kind <> 'warning')"
-    )
+    op.execute("UPDATE users SET has_sanctions = true WHERE id IN (SELECT user_id FROM sanctions)")
 
 
 def downgrade():
