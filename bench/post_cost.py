@@ -13,6 +13,9 @@ as the HTTP benchmark's do), signs in one bench reader, and sends the benchmark'
 as a gunicorn worker would, after 30 warm-up posts that also fill the author's repeat-check
 window.
 
+``--queue`` measures the moderator's pending-queue first page instead (GET
+/api/v1/moderation/queue?kind=pending as mod@bench.example), the same way.
+
 ``--stub screen|repeat|sanitize|service`` (repeatable) replaces that part with a constant, so
 the difference from a run without it is what the part costs (``service``: everything after
 loading the user and the article; the request then ends in a 422).
@@ -86,8 +89,10 @@ def is_postgres(db: str) -> bool:
 
 
 def measure(
-    db: str, posts: int, email: str, under_callgrind: bool, stubs: list[str]
+    db: str, posts: int, email: str, under_callgrind: bool, stubs: list[str], queue: bool = False
 ) -> dict[str, float]:
+    """CPU ms per request over batches; ``queue``: the moderator's pending-queue first page
+    (GET /api/v1/moderation/queue?kind=pending) instead of a post."""
     sys.path[:0] = [str(ROOT), str(BENCH)]
     os.environ.update(
         PARLEY_DATABASE_URL=db if is_postgres(db) else f"sqlite:///{db}",
@@ -117,15 +122,29 @@ def measure(
     cookie = "; ".join(f"{c.key}={c.value}" for c in client._cookies.values())
     words = list(POST_WORDS)
     base = int(time.time() * 1000) % 10**9
-    environs = [
-        EnvironBuilder(
-            path=f"/api/v1/articles/{seed.LIVE_KEY}/comments",
-            method="POST",
-            data=json.dumps({"body": post_body(words, base + k)}),
-            headers={"Content-Type": "application/json", "Cookie": cookie, "X-CSRFToken": token},
-        ).get_environ()
-        for k in range(WARMUP + posts)
-    ]
+    if queue:
+        environs = [
+            EnvironBuilder(
+                path="/api/v1/moderation/queue",
+                query_string="kind=pending",
+                headers={"Cookie": cookie},
+            ).get_environ()
+            for _ in range(WARMUP + posts)
+        ]
+    else:
+        environs = [
+            EnvironBuilder(
+                path=f"/api/v1/articles/{seed.LIVE_KEY}/comments",
+                method="POST",
+                data=json.dumps({"body": post_body(words, base + k)}),
+                headers={
+                    "Content-Type": "application/json",
+                    "Cookie": cookie,
+                    "X-CSRFToken": token,
+                },
+            ).get_environ()
+            for k in range(WARMUP + posts)
+        ]
     statuses: list[str] = []
 
     def start_response(status: str, headers: list, exc_info: object = None) -> None:
@@ -148,7 +167,7 @@ def measure(
         batches.append((time.process_time() - t) / len(environs[i : i + BATCH]) * 1000)
     if under_callgrind:
         subprocess.run([*control, "off", str(os.getpid())], check=True, capture_output=True)
-    expected = ("422",) if "service" in stubs else ("201", "202")
+    expected = ("200",) if queue else ("422",) if "service" in stubs else ("201", "202")
     unexpected = [s for s in statuses if not s.startswith(expected)]
     if unexpected:
         raise SystemExit(f"unexpected answers: {sorted(set(unexpected))}")
@@ -166,13 +185,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--callgrind", action="store_true", help="count instructions (valgrind)")
     p.add_argument("--stub", action="append", default=[], choices=STUBS,
                    help="replace a part of posting with a constant (repeatable)")  # fmt: skip
+    p.add_argument("--queue", action="store_true",
+                   help="the moderator's pending-queue first page instead of a post")  # fmt: skip
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.queue:
+        if args.stub:
+            p.error("--stub prices parts of a post, not of the queue")
+        import seed
+
+        args.email = seed.MODERATOR_EMAIL
+    what = "queue page" if args.queue else "post"
     pg = is_postgres(args.db)
     if not pg and not os.path.exists(args.db):
         raise SystemExit(f"no seeded database at {args.db}: run bench/seed.py or http_bench.py")
     if args._child:  # in valgrind, on the parent's scratch copy (or the PostgreSQL database)
-        measure(args.db, args.posts, args.email, True, args.stub)
+        measure(args.db, args.posts, args.email, True, args.stub, args.queue)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         # A SQLite file is copied so runs start alike; on PostgreSQL the posts land on the
@@ -188,20 +216,23 @@ def main(argv: list[str] | None = None) -> int:
             cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                    f"--callgrind-out-file={out}", sys.executable, __file__, "--_child",
                    "--callgrind", "--db", db, "--posts", str(args.posts),
-                   "--email", args.email, *(f"--stub={x}" for x in args.stub)]  # fmt: skip
+                   "--email", args.email, *(f"--stub={x}" for x in args.stub),
+                   *(["--queue"] if args.queue else [])]  # fmt: skip
             subprocess.run(cmd, check=True, capture_output=True)
             totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
             per_post = int(totals.split()[1]) / args.posts
             stubbed = f", stubbed: {', '.join(args.stub)}" if args.stub else ""
-            print(f"{per_post / 1e6:.2f}M instructions per post ({args.posts} posts, callgrind"
-                  f"{stubbed})")  # fmt: skip
+            print(f"{per_post / 1e6:.2f}M instructions per {what} ({args.posts} requests, "
+                  f"callgrind{stubbed})")  # fmt: skip
             return 0
-        result = measure(db, args.posts, args.email, False, args.stub)
+        result = measure(db, args.posts, args.email, False, args.stub, args.queue)
+    held = "" if args.queue else f", {result['held']} held"
     print(
-        f"CPU per post: min {result['min_ms']:.2f} ms, median {result['median_ms']:.2f} ms "
-        f"over batches of {BATCH} ({args.posts} posts, {result['held']} held)"
+        f"CPU per {what}: min {result['min_ms']:.2f} ms, median {result['median_ms']:.2f} ms "
+        f"over batches of {BATCH} ({args.posts} requests{held})"
     )
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
