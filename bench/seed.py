@@ -227,6 +227,7 @@ def user_rows(args: argparse.Namespace, password_hash: str):
         "role": "moderator",
         "created_at": created,
         "session_version": 1,
+        "has_sanctions": False,
     }
     for i in range(2, args.users + 1):
         yield {
@@ -238,6 +239,7 @@ def user_rows(args: argparse.Namespace, password_hash: str):
             "role": "reader",
             "created_at": created + timedelta(seconds=i),
             "session_version": 1,
+            "has_sanctions": False,
         }
 
 
