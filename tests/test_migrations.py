@@ -24,11 +24,12 @@ def test_sqlite_pragmas(app) -> None:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
 
 
-def test_sanctions_flag_migration_marks_only_restricted_accounts(tmp_path) -> None:
+def test_sanctions_flag_migration_marks_sanctioned_accounts_and_keeps_rows(tmp_path) -> None:
     """The revision that adds users.has_sanctions sets it for accounts with a sanction (a
-    warning too), and keeps every row. Run on a SQLite file of its own: the shared test
-    database can't be taken back to an older revision; the backfill is one portable UPDATE."""
-    from flask_migrate import upgrade
+    warning too), and keeps every row, going up and coming back down. Run on a SQLite file of
+    its own: the shared test database can't be taken back to an older revision; the backfill is
+    one portable UPDATE."""
+    from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
 
     from comments import create_app
@@ -60,8 +61,13 @@ def test_sanctions_flag_migration_marks_only_restricted_accounts(tmp_path) -> No
         with db.engine.connect() as conn:
             flags = dict(conn.execute(text("SELECT id, has_sanctions FROM users")).all())
             sanctions = conn.execute(text("SELECT count(*) FROM sanctions")).scalar_one()
+        downgrade(revision="5b8e2f0c41d7")
+        with db.engine.connect() as conn:
+            after_downgrade = conn.execute(text("SELECT count(*) FROM sanctions")).scalar_one()
+            columns = [row[1] for row in conn.execute(text("PRAGMA table_info(users)"))]
         db.engine.dispose()
     assert flags == {1: False, 2: True, 3: True, 4: False}
     # Nothing lost on the way: rebuilding users on SQLite (Alembic's batch mode) with foreign
-    # keys on would have deleted every sanction.
-    assert sanctions == 2
+    # keys on would have deleted every sanction, on the way up or down.
+    assert sanctions == 2 and after_downgrade == 2
+    assert "has_sanctions" not in columns

@@ -31,5 +31,5 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('has_sanctions')
+    # Plain DROP COLUMN too (SQLite 3.35+), for the same reason as above.
+    op.drop_column('users', 'has_sanctions')
