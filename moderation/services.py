@@ -999,11 +999,15 @@ def _queue(kind: str, filters: list[Any]) -> tuple[Any, list[Any]]:
 COUNT_CAP = 1_000
 
 
-def _count(query: Any, cap: int | None = None) -> int:
-    """How many rows ``query`` yields, counting no further than ``cap``."""
-    if cap is not None:
-        query = query.with_only_columns(Comment.id).order_by(None).limit(cap)
-    return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+def _capped_count(query: Any) -> Any:
+    """A count of the rows ``query`` yields that stops at the bound ``cap``."""
+    capped = query.with_only_columns(Comment.id).order_by(None).limit(bindparam("cap"))
+    return select(func.count()).select_from(capped.subquery())
+
+
+def _count(statement: Any) -> int:
+    """Run a _capped_count() statement, counting no further than COUNT_CAP."""
+    return db.session.scalar(statement, {"cap": COUNT_CAP}) or 0
 
 
 def _paged(query: Any, order: list[Any]) -> Any:
@@ -1018,17 +1022,13 @@ def _unfiltered_queue(kind: str) -> tuple[Any, Any]:
     built once, since building them cost more than running them on their indexes."""
     if kind not in _UNFILTERED:
         query, order = _queue(kind, [])
-        capped = query.with_only_columns(Comment.id).order_by(None).limit(bindparam("cap"))
-        _UNFILTERED[kind] = (
-            _paged(query, order),
-            select(func.count()).select_from(capped.subquery()),
-        )
+        _UNFILTERED[kind] = (_paged(query, order), _capped_count(query))
     return _UNFILTERED[kind]
 
 
 def queue_counts() -> dict[str, int]:
     """How many items wait in each queue (counts only: no items are built)."""
-    counts = {kind: _count(_queue(kind, [])[0], COUNT_CAP) for kind in ("pending", "reported")}
+    counts = {kind: _count(_unfiltered_queue(kind)[1]) for kind in ("pending", "reported")}
     counts["appeals"] = (
         db.session.scalar(select(func.count(Appeal.id)).where(Appeal.status == AppealStatus.OPEN))
         or 0
@@ -1065,11 +1065,11 @@ def queue(
     if filters:
         query, order = _queue(kind, filters)
         rows = list(db.session.scalars(_paged(query, order), window))
-        total = _count(query, COUNT_CAP)
+        total = _count(_capped_count(query))
     else:  # a queue as moderators open it: its selects built once
         page_query, count_query = _unfiltered_queue(kind)
         rows = list(db.session.scalars(page_query, window))
-        total = db.session.scalar(count_query, {"cap": COUNT_CAP}) or 0
+        total = _count(count_query)
     return {
         "kind": kind,
         "items": queue_items(rows),
