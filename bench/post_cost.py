@@ -14,7 +14,9 @@ as a gunicorn worker would, after 30 warm-up posts that also fill the author's r
 window.
 
 ``--queue`` measures the moderator's pending-queue first page instead (GET
-/api/v1/moderation/queue?kind=pending as mod@bench.example), the same way.
+/api/v1/moderation/queue?kind=pending as mod@bench.example), the same way; ``--decide`` a
+moderator's approval of a held comment (POST /api/v1/moderation/comments/<id>/decision, the
+oldest classifier-held comments, one each, as the HTTP benchmark's decide case picks them).
 
 ``--stub screen|repeat|sanitize|service`` (repeatable) replaces that part with a constant, so
 the difference from a run without it is what the part costs (``service``: everything after
@@ -89,10 +91,10 @@ def is_postgres(db: str) -> bool:
 
 
 def measure(
-    db: str, posts: int, email: str, under_callgrind: bool, stubs: list[str], queue: bool = False
+    db: str, posts: int, email: str, under_callgrind: bool, stubs: list[str], kind: str = "post"
 ) -> dict[str, float]:
-    """CPU ms per request over batches; ``queue``: the moderator's pending-queue first page
-    (GET /api/v1/moderation/queue?kind=pending) instead of a post."""
+    """CPU ms per request over batches; ``kind`` post, queue (the moderator's pending-queue
+    first page) or decide (approving a held comment)."""
     sys.path[:0] = [str(ROOT), str(BENCH)]
     os.environ.update(
         PARLEY_DATABASE_URL=db if is_postgres(db) else f"sqlite:///{db}",
@@ -122,7 +124,27 @@ def measure(
     cookie = "; ".join(f"{c.key}={c.value}" for c in client._cookies.values())
     words = list(POST_WORDS)
     base = int(time.time() * 1000) % 10**9
-    if queue:
+    if kind == "decide":
+        from http_bench import pick_ids
+
+        url = db if is_postgres(db) else f"sqlite:///{db}"
+        _, pending = pick_ids(url, 0, WARMUP + posts)
+        if len(pending) < WARMUP + posts:
+            raise SystemExit(f"only {len(pending)} held comments left: reseed")
+        environs = [
+            EnvironBuilder(
+                path=f"/api/v1/moderation/comments/{comment_id}/decision",
+                method="POST",
+                data=json.dumps({"action": "approve"}),
+                headers={
+                    "Content-Type": "application/json",
+                    "Cookie": cookie,
+                    "X-CSRFToken": token,
+                },
+            ).get_environ()
+            for comment_id in pending
+        ]
+    elif kind == "queue":
         environs = [
             EnvironBuilder(
                 path="/api/v1/moderation/queue",
@@ -167,7 +189,7 @@ def measure(
         batches.append((time.process_time() - t) / len(environs[i : i + BATCH]) * 1000)
     if under_callgrind:
         subprocess.run([*control, "off", str(os.getpid())], check=True, capture_output=True)
-    expected = ("200",) if queue else ("422",) if "service" in stubs else ("201", "202")
+    expected = ("200",) if kind != "post" else ("422",) if "service" in stubs else ("201", "202")
     unexpected = [s for s in statuses if not s.startswith(expected)]
     if unexpected:
         raise SystemExit(f"unexpected answers: {sorted(set(unexpected))}")
@@ -187,20 +209,25 @@ def main(argv: list[str] | None = None) -> int:
                    help="replace a part of posting with a constant (repeatable)")  # fmt: skip
     p.add_argument("--queue", action="store_true",
                    help="the moderator's pending-queue first page instead of a post")  # fmt: skip
+    p.add_argument("--decide", action="store_true",
+                   help="a moderator approving a held comment instead of a post")  # fmt: skip
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.queue:
+    if args.queue and args.decide:
+        p.error("--queue or --decide, not both")
+    kind = "queue" if args.queue else "decide" if args.decide else "post"
+    if kind != "post":
         if args.stub:
-            p.error("--stub prices parts of a post, not of the queue")
+            p.error("--stub prices parts of a post only")
         import seed
 
         args.email = seed.MODERATOR_EMAIL
-    what = "queue page" if args.queue else "post"
+    what = {"post": "post", "queue": "queue page", "decide": "decision"}[kind]
     pg = is_postgres(args.db)
     if not pg and not os.path.exists(args.db):
         raise SystemExit(f"no seeded database at {args.db}: run bench/seed.py or http_bench.py")
     if args._child:  # in valgrind, on the parent's scratch copy (or the PostgreSQL database)
-        measure(args.db, args.posts, args.email, True, args.stub, args.queue)
+        measure(args.db, args.posts, args.email, True, args.stub, kind)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         # A SQLite file is copied so runs start alike; on PostgreSQL the posts land on the
@@ -217,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                    f"--callgrind-out-file={out}", sys.executable, __file__, "--_child",
                    "--callgrind", "--db", db, "--posts", str(args.posts),
                    "--email", args.email, *(f"--stub={x}" for x in args.stub),
-                   *(["--queue"] if args.queue else [])]  # fmt: skip
+                   *([f"--{kind}"] if kind != "post" else [])]  # fmt: skip
             subprocess.run(cmd, check=True, capture_output=True)
             totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
             per_post = int(totals.split()[1]) / args.posts
@@ -225,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{per_post / 1e6:.2f}M instructions per {what} ({args.posts} requests, "
                   f"callgrind{stubbed})")  # fmt: skip
             return 0
-        result = measure(db, args.posts, args.email, False, args.stub, args.queue)
-    held = "" if args.queue else f", {result['held']} held"
+        result = measure(db, args.posts, args.email, False, args.stub, kind)
+    held = "" if kind != "post" else f", {result['held']} held"
     print(
         f"CPU per {what}: min {result['min_ms']:.2f} ms, median {result['median_ms']:.2f} ms "
         f"over batches of {BATCH} ({args.posts} requests{held})"
