@@ -29,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import aliased, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, threads
 from .cache import PageCache
@@ -397,25 +398,53 @@ def post_comment(article: Article, author: User, body: str, parent_id: int | Non
     return comment
 
 
+_COMMENTS = Comment.__table__
+# One prebuilt UPDATE per set of columns a transition changes (there are a handful).
+_TRANSITIONS: dict[frozenset[str], Any] = {}
+
+
+def _transition_statement(columns: frozenset[str]) -> Any:
+    statement = _TRANSITIONS.get(columns)
+    if statement is None:
+        c = _COMMENTS.c
+        statement = (
+            update(_COMMENTS)
+            .where(
+                c.id == bindparam("t_id"),
+                c.version == bindparam("t_version"),
+                c.status.in_(bindparam("t_from", expanding=True)),
+            )
+            .values(
+                version=c.version + 1,
+                **{k: bindparam(f"v_{k}", type_=c[k].type) for k in sorted(columns)},
+            )
+        )
+        _TRANSITIONS[columns] = statement
+    return statement
+
+
 def transition(comment: Comment, from_statuses: tuple[CommentStatus, ...], **values: Any) -> bool:
     """Change a comment only if nobody else changed it since it was loaded.
 
     A single conditional UPDATE, so two moderators (or a moderator and the author) acting at
     once can't both win: the loser sees False and reports the current state.
+
+    On success the loaded comment takes the new values as its committed state, without
+    reading the row back: the UPDATE matched the version it was loaded at, and every write to
+    a comment bumps its version, so no other column can have changed. On failure it is
+    expired, and the next read of any attribute loads what the winner wrote.
     """
-    result = db.session.execute(
-        update(Comment)
-        .where(
-            Comment.id == comment.id,
-            Comment.version == comment.version,
-            Comment.status.in_(from_statuses),
-        )
-        .values(version=Comment.version + 1, **values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.expire(comment)
+    session = db.session
+    session.flush()  # what the ORM's own UPDATE path would autoflush first
+    params = {f"v_{k}": v for k, v in values.items()}
+    params.update(t_id=comment.id, t_version=comment.version, t_from=list(from_statuses))
+    result = session.connection().execute(_transition_statement(frozenset(values)), params)
     if result.rowcount != 1:
+        session.expire(comment)
         return False
+    for key, value in values.items():
+        set_committed_value(comment, key, value)
+    set_committed_value(comment, "version", comment.version + 1)
     bump_article(comment.article_id)
     return True
 

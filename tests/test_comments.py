@@ -326,6 +326,58 @@ def test_a_post_bumps_the_article_version_and_changes_nothing_else(
     assert {**after, "version": before["version"]} == before
 
 
+def test_a_transition_leaves_the_loaded_comment_as_the_database_has_it(
+    app, reader: Api, article: str
+) -> None:
+    """transition() doesn't read the row back: the loaded comment must hold exactly what
+    was written (every column, the version one up), and a stale one must refuse and then
+    show the current state."""
+    from comments import services
+    from comments.models import CommentStatus
+
+    posted = reader.comment(article, "The ferry timetable changes again in May.").get_json()
+    columns = [c.key for c in Comment.__table__.columns]
+
+    def row() -> dict:
+        with app.app_context():
+            return {
+                k: getattr(db.session.get(Comment, posted["comment"]["id"]), k) for k in columns
+            }
+
+    with app.app_context():
+        comment = db.session.get(Comment, posted["comment"]["id"])
+        seen = comment.version
+        changed = services.transition(
+            comment,
+            (CommentStatus.PUBLISHED,),
+            body="Edited",
+            body_html="<p>Edited</p>",
+            edited_at=utcnow(),
+            status=CommentStatus.PENDING,
+            held_reason="reports",
+            scores={"insult": 0.5},
+            explanation=[{"signal": "insult", "terms": []}],
+        )
+        assert changed
+        in_memory = {k: getattr(comment, k) for k in columns}
+        db.session.commit()
+    assert in_memory == row()
+    assert in_memory["version"] == seen + 1
+
+    with app.app_context():
+        stale = db.session.get(Comment, posted["comment"]["id"])
+        # as if loaded before someone else's change: its version is one behind the row's
+        from sqlalchemy.orm.attributes import set_committed_value
+
+        set_committed_value(stale, "version", stale.version - 1)
+        assert not services.transition(
+            stale, (CommentStatus.PENDING,), status=CommentStatus.DELETED
+        )
+        assert stale.version == seen + 1 and stale.status == CommentStatus.PENDING
+        db.session.rollback()
+    assert row()["status"] == CommentStatus.PENDING
+
+
 def test_database_error_rolls_back_and_leaves_nothing(
     app, reader: Api, article: str, monkeypatch
 ) -> None:
