@@ -96,8 +96,9 @@ def measure(
     """CPU ms per request over batches; ``kind`` post, queue (the moderator's pending-queue
     first page) or decide (approving a held comment)."""
     sys.path[:0] = [str(ROOT), str(BENCH)]
+    url = db if is_postgres(db) else f"sqlite:///{db}"
     os.environ.update(
-        PARLEY_DATABASE_URL=db if is_postgres(db) else f"sqlite:///{db}",
+        PARLEY_DATABASE_URL=url,
         PARLEY_SECRET_KEY="post-cost-bench-not-a-secret",
         PARLEY_RATELIMIT_ENABLED="false",
     )
@@ -127,7 +128,6 @@ def measure(
     if kind == "decide":
         from http_bench import pick_ids
 
-        url = db if is_postgres(db) else f"sqlite:///{db}"
         _, pending = pick_ids(url, 0, WARMUP + posts)
         if len(pending) < WARMUP + posts:
             raise SystemExit(f"only {len(pending)} held comments left: reseed")

@@ -338,7 +338,18 @@ def check_not_repeat(author: User, body: str, exclude_id: int | None = None) -> 
             )
 
 
-_INSERT_COMMENT = insert(Comment.__table__)
+def adopt_inserted(model: type[Any], values: dict[str, Any], primary_key: int) -> Any:
+    """The object for a row just written by a Core INSERT, in the session as if it had been
+    loaded: the unit of work's flush machinery cost more than the insert itself. ``values``
+    must give every column but the key, so nothing is left to load."""
+    instance = model(id=primary_key, **values)
+    make_transient_to_detached(instance)
+    db.session.add(instance)
+    return instance
+
+
+_COMMENTS = Comment.__table__
+_INSERT_COMMENT = insert(_COMMENTS)
 # PostgreSQL runs a data-modifying WITH whether or not the statement reads it: the insert and
 # the version bump go in one round trip (one fewer per post; SQLite has no such WITH, and its
 # statements cost no round trip).
@@ -348,7 +359,7 @@ _INSERT_COMMENT_AND_BUMP = _INSERT_COMMENT.add_cte(
     text("UPDATE articles SET version = version + 1 WHERE id = :bump_article_id RETURNING id")
     .columns(id=Integer)
     .cte("bump")
-).returning(Comment.__table__.c.id)
+).returning(_COMMENTS.c.id)
 
 
 def post_comment(article: Article, author: User, body: str, parent_id: int | None) -> Comment:
@@ -381,10 +392,8 @@ def post_comment(article: Article, author: User, body: str, parent_id: int | Non
         "deleted_at": None,
         "version": 1,
     }
-    # One Core INSERT (RETURNING the id where the database has it), then the row joins the
-    # session as if it had been loaded: the unit of work's flush machinery cost more than
-    # the insert itself on every post. The bump locks the article's row until the commit
-    # that follows at once.
+    # One Core INSERT (RETURNING the id where the database has it); the bump locks the
+    # article's row until the commit that follows at once.
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         params = {**values, "bump_article_id": article.id}
@@ -392,13 +401,9 @@ def post_comment(article: Article, author: User, body: str, parent_id: int | Non
     else:
         comment_id = connection.execute(_INSERT_COMMENT, values).inserted_primary_key[0]
         bump_article(article.id)
-    comment = Comment(id=comment_id, **values)
-    make_transient_to_detached(comment)
-    db.session.add(comment)
-    return comment
+    return adopt_inserted(Comment, values, comment_id)
 
 
-_COMMENTS = Comment.__table__
 # One prebuilt UPDATE per set of columns a transition changes (there are a handful).
 _TRANSITIONS: dict[frozenset[str], Any] = {}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app, g
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
-from sqlalchemy.orm import aliased, make_transient_to_detached
+from sqlalchemy.orm import aliased
 
 from comments import services as comment_services
 from comments.audit import AuditEntry, record
@@ -397,8 +397,8 @@ def _decide(
     sanction: Sanction | None = None,
     notify: bool = True,
 ) -> Decision:
-    """Write a decision (one Core INSERT; the row then joins the session as if loaded, as a
-    new comment does: the unit of work's flush cost more than the insert)."""
+    """Write a decision: one Core INSERT, and the row joins the session as a new comment's
+    does (comment_services.adopt_inserted)."""
     session = db.session
     session.flush()  # the sanction or anything else it refers to exists first
     values = {
@@ -416,9 +416,7 @@ def _decide(
         "created_at": utcnow(),
     }
     result = session.connection().execute(_INSERT_DECISION, values)
-    decision = Decision(id=result.inserted_primary_key[0], **values)
-    make_transient_to_detached(decision)
-    session.add(decision)
+    decision = comment_services.adopt_inserted(Decision, values, result.inserted_primary_key[0])
     if notify and action in APPEALABLE:
         _notify(decision.subject_user_id, "decision", decision, _statement(decision))
     return decision

@@ -332,6 +332,8 @@ def test_a_transition_leaves_the_loaded_comment_as_the_database_has_it(
     """transition() doesn't read the row back: the loaded comment must hold exactly what
     was written (every column, the version one up), and a stale one must refuse and then
     show the current state."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
     from comments import services
     from comments.models import CommentStatus
 
@@ -367,8 +369,6 @@ def test_a_transition_leaves_the_loaded_comment_as_the_database_has_it(
     with app.app_context():
         stale = db.session.get(Comment, posted["comment"]["id"])
         # as if loaded before someone else's change: its version is one behind the row's
-        from sqlalchemy.orm.attributes import set_committed_value
-
         set_committed_value(stale, "version", stale.version - 1)
         assert not services.transition(
             stale, (CommentStatus.PENDING,), status=CommentStatus.DELETED
