@@ -7,6 +7,7 @@ PostgreSQL alike.
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections import Counter
@@ -36,7 +37,8 @@ def _post_loop(port: int, email: str, key: str, count: int | None, stop: threadi
         body = {"body": f"{tag} writes comment number {n}: the bypass plan needs a rethink."}
         try:
             status, payload, _ = client.request("POST", f"/api/v1/articles/{key}/comments", body)
-        except OSError as err:
+        # A kill can land after the headers went out and before the body: IncompleteRead.
+        except (OSError, http.client.HTTPException) as err:
             if stop.is_set():
                 return  # the server was killed mid-request: this one was never acknowledged
             failures.append(("oserror", repr(err)))
