@@ -538,25 +538,44 @@ def can_see(comment: Comment, viewer: User | None) -> bool:
 
 def comment_json(comment: Comment, viewer: User | None, full: bool = True) -> dict[str, Any]:
     """A comment as the API shows it to ``viewer``; a placeholder when not ``full``."""
-    status = comment.status.value
-    out: dict[str, Any] = {
-        "id": comment.id,
-        "article_key": comment.article.key,
-        "parent_id": comment.parent_id,
-        "author": (comment.author.to_public() if comment.author else DELETED_AUTHOR)
-        if full
-        else None,
-        "body_html": comment.body_html if full else None,
-        "status": status,
-        "created_at": isoformat(comment.created_at),
-        "edited_at": isoformat(comment.edited_at),
-    }
+    author = (comment.author.to_public() if comment.author else DELETED_AUTHOR) if full else None
+    out = _comment_fields(comment, comment.article.key, author)
     if not full:
-        out["placeholder"] = threads.PLACEHOLDERS.get(status, threads.PLACEHOLDERS["pending"])
+        out["body_html"] = None
+        placeholders = threads.PLACEHOLDERS
+        out["placeholder"] = placeholders.get(out["status"], placeholders["pending"])
     elif viewer is not None and comment.author_id == viewer.id:
         out["body"] = comment.body
         out["held_reason"] = comment.held_reason
     return out
+
+
+def comment_row_json(row: Any) -> dict[str, Any]:
+    """comment_json(..., full=True) for no viewer, from a Core row of the comment's columns
+    with ``article_key`` and ``author_name`` (the author's display name, from an outer join):
+    a moderator's queue builds pages of these without loading ORM objects."""
+    author = (
+        {"id": row.author_id, "display_name": row.author_name}
+        if row.author_id is not None
+        else DELETED_AUTHOR
+    )
+    return _comment_fields(row, row.article_key, author)
+
+
+def _comment_fields(
+    comment: Any, article_key: str, author: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The fields every full view of a comment has; ``comment`` a Comment or a Core row."""
+    return {
+        "id": comment.id,
+        "article_key": article_key,
+        "parent_id": comment.parent_id,
+        "author": author,
+        "body_html": comment.body_html,
+        "status": comment.status.value,
+        "created_at": isoformat(comment.created_at),
+        "edited_at": isoformat(comment.edited_at),
+    }
 
 
 # ---------------------------------------------------------------------------- reading

@@ -79,19 +79,24 @@ class Report(db.Model):
     comment: Mapped[Comment] = relationship(lazy="select")
 
     def to_json(self, *, for_moderator: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "comment_id": self.comment_id,
-            "rule": self.rule.code,
-            "rule_title": self.rule.title,
-            "note": self.note,
-            "outcome": self.outcome.value,
-            "created_at": isoformat(self.created_at),
-            "resolved_at": isoformat(self.resolved_at),
-        }
+        out = report_json(self, self.rule.code, self.rule.title)
         if for_moderator:
             out["reporter"] = self.reporter.to_public() if self.reporter else None
         return out
+
+
+def report_json(report: Any, rule_code: str, rule_title: str) -> dict[str, Any]:
+    """A report as the API shows it; ``report`` a Report or a Core row of its columns."""
+    return {
+        "id": report.id,
+        "comment_id": report.comment_id,
+        "rule": rule_code,
+        "rule_title": rule_title,
+        "note": report.note,
+        "outcome": report.outcome.value,
+        "created_at": isoformat(report.created_at),
+        "resolved_at": isoformat(report.resolved_at),
+    }
 
 
 class Action(enum.StrEnum):
@@ -146,20 +151,32 @@ class Decision(db.Model):
     moderator: Mapped[User | None] = relationship(foreign_keys=[moderator_id], lazy="joined")
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "action": self.action.value,
-            "comment_id": self.comment_id,
-            "user_id": self.subject_user_id,
-            "moderator": self.moderator.to_public() if self.moderator else None,
-            "rule": self.rule.code if self.rule else None,
-            "rule_title": self.rule.title if self.rule else None,
-            "note": self.note,
-            "automatic": self.is_automatic,
-            "sanction_id": self.sanction_id,
-            "reversed_at": isoformat(self.reversed_at),
-            "created_at": isoformat(self.created_at),
-        }
+        return decision_json(
+            self,
+            self.moderator.to_public() if self.moderator else None,
+            self.rule.code if self.rule else None,
+            self.rule.title if self.rule else None,
+        )
+
+
+def decision_json(
+    decision: Any, moderator: dict[str, Any] | None, rule_code: str | None, rule_title: str | None
+) -> dict[str, Any]:
+    """A decision as the API shows it; ``decision`` a Decision or a Core row of its columns."""
+    return {
+        "id": decision.id,
+        "action": decision.action.value,
+        "comment_id": decision.comment_id,
+        "user_id": decision.subject_user_id,
+        "moderator": moderator,
+        "rule": rule_code,
+        "rule_title": rule_title,
+        "note": decision.note,
+        "automatic": decision.is_automatic,
+        "sanction_id": decision.sanction_id,
+        "reversed_at": isoformat(decision.reversed_at),
+        "created_at": isoformat(decision.created_at),
+    }
 
 
 class SanctionKind(enum.StrEnum):

@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import current_app, g
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
-from sqlalchemy.orm import aliased
 
 from comments import services as comment_services
 from comments.audit import AuditEntry, record
@@ -34,6 +33,8 @@ from .models import (
     ReportOutcome,
     Sanction,
     SanctionKind,
+    decision_json,
+    report_json,
 )
 
 APPEAL_WINDOW = timedelta(days=14)
@@ -873,65 +874,123 @@ def author_record(user_id: int | None) -> dict[str, Any]:
 
 
 # Built once with expanding bind parameters: a queue page asks for these on every load, and
-# building the selects cost more than running them.
+# building the selects cost more than running them. They read Core rows, not ORM objects: a
+# queue page only reads, and loading some 60 objects a page cost more than its queries.
 _IDS = bindparam("ids", expanding=True)
-_USERS_BY_ID = select(User).where(User.id.in_(_IDS))
+_COMMENTS, _ARTICLES, _USERS, _RULES, _DECISIONS = (
+    model.__table__ for model in (Comment, Article, User, HouseRule, Decision)
+)
+
+
+def _columns(table: Any, names: str) -> tuple[Any, ...]:
+    return tuple(table.c[name] for name in names.split())
+
+
+# An author as a record needs them; a queue page's rows carry these same labels.
+_AUTHOR_COLUMNS = (
+    _USERS.c.display_name.label("author_name"),
+    _USERS.c.created_at.label("author_joined"),
+    _USERS.c.has_sanctions.label("author_has_sanctions"),
+)
+_USERS_BY_ID = select(_USERS.c.id.label("author_id"), *_AUTHOR_COLUMNS).where(_USERS.c.id.in_(_IDS))
 # count(*), not count(id): on PostgreSQL the (author, created, status) index then answers
 # alone (an index-only scan); id is in SQLite's index rows but not PostgreSQL's.
 _COMMENT_COUNTS = (
-    select(Comment.author_id, Comment.status, func.count())
-    .where(Comment.author_id.in_(_IDS))
-    .group_by(Comment.author_id, Comment.status)
+    select(_COMMENTS.c.author_id, _COMMENTS.c.status, func.count())
+    .where(_COMMENTS.c.author_id.in_(_IDS))
+    .group_by(_COMMENTS.c.author_id, _COMMENTS.c.status)
 )
 # Each author's ten most recent decisions, ranked over these authors' decisions only
 # (joining a ranking of the whole table back to it read every decision), and on every row
 # the author's withdrawals still standing in the ladder's window, counted in the same pass.
 _RANKED = (
     select(
-        Decision,
+        _DECISIONS,
         func.row_number()
-        .over(partition_by=Decision.subject_user_id, order_by=Decision.created_at.desc())
+        .over(partition_by=_DECISIONS.c.subject_user_id, order_by=_DECISIONS.c.created_at.desc())
         .label("rank"),
         func.sum(
             case(
                 (
                     and_(
-                        Decision.action == Action.WITHDRAW,
-                        Decision.reversed_at.is_(None),
-                        Decision.created_at >= bindparam("since"),
+                        _DECISIONS.c.action == Action.WITHDRAW,
+                        _DECISIONS.c.reversed_at.is_(None),
+                        _DECISIONS.c.created_at >= bindparam("since"),
                     ),
                     1,
                 ),
                 else_=0,
             )
         )
-        .over(partition_by=Decision.subject_user_id)
+        .over(partition_by=_DECISIONS.c.subject_user_id)
         .label("withdrawals"),
     )
-    .where(Decision.subject_user_id.in_(_IDS))
+    .where(_DECISIONS.c.subject_user_id.in_(_IDS))
     .subquery()
 )
 _RECENT_DECISIONS = (
-    select(aliased(Decision, _RANKED), _RANKED.c.withdrawals)
+    select(
+        _RANKED,
+        _USERS.c.display_name.label("moderator_name"),
+        _RULES.c.code.label("rule_code"),
+        _RULES.c.title.label("rule_title"),
+    )
+    .select_from(
+        _RANKED.outerjoin(_USERS, _USERS.c.id == _RANKED.c.moderator_id).outerjoin(
+            _RULES, _RULES.c.id == _RANKED.c.rule_id
+        )
+    )
     .where(_RANKED.c.rank <= 10)
-    .order_by(_RANKED.c.created_at.desc())
+    .order_by(_RANKED.c.created_at.desc(), _RANKED.c.id.desc())
 )
 _SANCTIONS_OF = (
     select(Sanction).where(Sanction.user_id.in_(_IDS)).order_by(Sanction.created_at.desc())
 )
 _OPEN_REPORTS_OF = (
-    select(Report)
-    .where(Report.comment_id.in_(_IDS), Report.outcome == ReportOutcome.OPEN)
-    .order_by(Report.created_at)
+    select(
+        *_columns(_REPORTS, "id comment_id note outcome created_at resolved_at"),
+        _RULES.c.code.label("rule_code"),
+        _RULES.c.title.label("rule_title"),
+        _USERS.c.id.label("reporter_id"),
+        _USERS.c.display_name.label("reporter_name"),
+    )
+    .select_from(
+        _REPORTS.join(_RULES, _RULES.c.id == _REPORTS.c.rule_id).outerjoin(
+            _USERS, _USERS.c.id == _REPORTS.c.reporter_id
+        )
+    )
+    .where(_REPORTS.c.comment_id.in_(_IDS), _REPORTS.c.outcome == ReportOutcome.OPEN)
+    .order_by(_REPORTS.c.created_at, _REPORTS.c.id)
 )
-_COMMENTS_BY_ID = select(Comment).where(Comment.id.in_(_IDS))
+# A comment with its article and author, as comment_services.comment_row_json() reads it.
+_WITH_ARTICLE_AND_AUTHOR = _COMMENTS.join(
+    _ARTICLES, _ARTICLES.c.id == _COMMENTS.c.article_id
+).outerjoin(_USERS, _USERS.c.id == _COMMENTS.c.author_id)
+_SHOWN_COLUMNS = (
+    *_columns(_COMMENTS, "id author_id parent_id body_html status created_at edited_at"),
+    _ARTICLES.c.key.label("article_key"),
+)
+_PARENTS = (
+    select(*_SHOWN_COLUMNS, _USERS.c.display_name.label("author_name"))
+    .select_from(_WITH_ARTICLE_AND_AUTHOR)
+    .where(_COMMENTS.c.id.in_(_IDS))
+)
+# What a queue item shows: the comment, its article, its author (for the author's record).
+_ITEM_COLUMNS = (
+    *_SHOWN_COLUMNS,
+    *_columns(_COMMENTS, "body held_reason scores score model_version explanation version"),
+    _ARTICLES.c.title.label("article_title"),
+    _ARTICLES.c.url.label("article_url"),
+    *_AUTHOR_COLUMNS,
+)
 
 
 def author_records(
-    user_ids: list[int | None], known: dict[int, User] | None = None
+    user_ids: list[int | None], known: dict[int, Any] | None = None
 ) -> dict[int | None, dict[str, Any]]:
     """Records for several authors with one query per kind of fact, not one per author.
-    ``known``: users already loaded (a queue page's comments carry their authors)."""
+    ``known``: authors already read, as rows labelled like _USERS_BY_ID's (a queue page's
+    rows carry their authors)."""
     ids = sorted({u for u in user_ids if u is not None})
     out: dict[int | None, dict[str, Any]] = {None: {"user": None}} if None in user_ids else {}
     if not ids:
@@ -939,19 +998,24 @@ def author_records(
     users = {i: known[i] for i in ids if known and i in known}
     missing = [i for i in ids if i not in users]
     if missing:
-        users.update((u.id, u) for u in db.session.scalars(_USERS_BY_ID, {"ids": missing}))
+        users.update((u.author_id, u) for u in db.session.execute(_USERS_BY_ID, {"ids": missing}))
     counts: dict[int, dict[CommentStatus, int]] = {i: {} for i in ids}
     for author, status, n in db.session.execute(_COMMENT_COUNTS, {"ids": ids}):
         counts[author][status] = n
     since = utcnow() - timedelta(days=current_app.config["LADDER_WINDOW_DAYS"])
-    decisions: dict[int, list[Decision]] = {i: [] for i in ids}
+    decisions: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     withdrawals: dict[int, int] = {}
-    for d, n in db.session.execute(_RECENT_DECISIONS, {"ids": ids, "since": since}):
-        decisions[d.subject_user_id].append(d)  # type: ignore[index]
-        withdrawals[d.subject_user_id] = int(n or 0)  # type: ignore[index]
+    for d in db.session.execute(_RECENT_DECISIONS, {"ids": ids, "since": since}):
+        moderator = (
+            {"id": d.moderator_id, "display_name": d.moderator_name}
+            if d.moderator_name is not None
+            else None
+        )
+        decisions[d.subject_user_id].append(decision_json(d, moderator, d.rule_code, d.rule_title))
+        withdrawals[d.subject_user_id] = int(d.withdrawals or 0)
     sanctions: dict[int, list[Sanction]] = {i: [] for i in ids}
     # Most pages' authors have never been sanctioned (User.has_sanctions): no query then.
-    if any(u.has_sanctions for u in users.values()):
+    if any(u.author_has_sanctions for u in users.values()):
         for item in db.session.scalars(_SANCTIONS_OF, {"ids": ids}):
             sanctions[item.user_id].append(item)  # type: ignore[index]
     for uid in ids:
@@ -964,11 +1028,11 @@ def author_records(
                 used.append(item.kind.value)
         recent_withdrawals = withdrawals.get(uid, 0)
         out[uid] = {
-            "user": user.to_public() if user else None,
-            "joined_at": isoformat(user.created_at) if user else None,
+            "user": {"id": uid, "display_name": user.author_name} if user else None,
+            "joined_at": isoformat(user.author_joined) if user else None,
             "comments": {st.value: counts[uid].get(st, 0) for st in CommentStatus},
             "recent_withdrawals": recent_withdrawals,
-            "decisions": [d.to_json() for d in decisions[uid]],
+            "decisions": decisions[uid],
             "sanctions": [item.to_json() for item in sanctions[uid]],
             "suggested_sanction": policy.suggest_sanction(
                 recent_withdrawals,
@@ -983,32 +1047,40 @@ def author_records(
 # ---------------------------------------------------------------------------------- queues
 
 
-def _queue(kind: str, filters: list[Any]) -> tuple[Any, list[Any]]:
-    """The select of a queue's comments and its order: oldest held first; most reported,
-    then highest scored, then oldest for the reported queue."""
+def _queue(kind: str, filters: list[Any]) -> tuple[Any, Any]:
+    """A queue's page select (limit and offset bound) and its capped count. Oldest held
+    first; most reported, then highest scored, then oldest for the reported queue."""
+    comments = _COMMENTS.c
     if kind == "pending":
-        query = select(Comment).where(
-            Comment.status == CommentStatus.PENDING,
-            or_(Comment.held_reason.is_(None), Comment.held_reason != "reports"),
+        where = [
+            comments.status == CommentStatus.PENDING,
+            or_(comments.held_reason.is_(None), comments.held_reason != "reports"),
             *filters,
-        )
-        return query, [Comment.created_at, Comment.id]
-    if kind == "reported":
+        ]
+        page = select(*_ITEM_COLUMNS).select_from(_WITH_ARTICLE_AND_AUTHOR)
+        count = select(comments.id)
+        order = [comments.created_at, comments.id]
+    elif kind == "reported":
         counts = (
-            select(Report.comment_id, func.count(Report.id).label("n"))
-            .where(Report.outcome == ReportOutcome.OPEN)
-            .group_by(Report.comment_id)
+            select(_REPORTS.c.comment_id, func.count(_REPORTS.c.id).label("n"))
+            .where(_REPORTS.c.outcome == ReportOutcome.OPEN)
+            .group_by(_REPORTS.c.comment_id)
             .subquery()
         )
-        query = (
-            select(Comment)
-            .join(counts, counts.c.comment_id == Comment.id)
-            .where(Comment.status.in_((CommentStatus.PUBLISHED, CommentStatus.PENDING)), *filters)
-        )
-        order = [counts.c.n.desc(), func.coalesce(Comment.score, 0).desc(), Comment.created_at,
-                 Comment.id]  # fmt: skip
-        return query, order
-    raise ParleyError("invalid_parameter", "Unknown queue.", 400, {"kind": "unknown"})
+        reported = counts.c.comment_id == comments.id
+        where = [comments.status.in_((CommentStatus.PUBLISHED, CommentStatus.PENDING)), *filters]
+        page = select(*_ITEM_COLUMNS).select_from(_WITH_ARTICLE_AND_AUTHOR.join(counts, reported))
+        count = select(comments.id).select_from(_COMMENTS.join(counts, reported))
+        order = [counts.c.n.desc(), func.coalesce(comments.score, 0).desc(), comments.created_at,
+                 comments.id]  # fmt: skip
+    else:
+        raise ParleyError("invalid_parameter", "Unknown queue.", 400, {"kind": "unknown"})
+    paged = page.where(*where).order_by(*order)
+    capped = count.where(*where).limit(bindparam("cap")).subquery()
+    return (
+        paged.limit(bindparam("limit")).offset(bindparam("offset")),
+        select(func.count()).select_from(capped),
+    )
 
 
 # Counting stops here: a moderator needs "1,000+ waiting", not the exact size of a backlog,
@@ -1016,30 +1088,19 @@ def _queue(kind: str, filters: list[Any]) -> tuple[Any, list[Any]]:
 COUNT_CAP = 1_000
 
 
-def _capped_count(query: Any) -> Any:
-    """A count of the rows ``query`` yields that stops at the bound ``cap``."""
-    capped = query.with_only_columns(Comment.id).order_by(None).limit(bindparam("cap"))
-    return select(func.count()).select_from(capped.subquery())
-
-
 def _count(statement: Any) -> int:
-    """Run a _capped_count() statement, counting no further than COUNT_CAP."""
+    """Run a queue's capped count, counting no further than COUNT_CAP."""
     return db.session.scalar(statement, {"cap": COUNT_CAP}) or 0
-
-
-def _paged(query: Any, order: list[Any]) -> Any:
-    return query.order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
 
 
 _UNFILTERED: dict[str, tuple[Any, Any]] = {}
 
 
 def _unfiltered_queue(kind: str) -> tuple[Any, Any]:
-    """A queue's page select (limit and offset bound) and its capped count, without filters:
-    built once, since building them cost more than running them on their indexes."""
+    """A queue's _queue() statements without filters: built once, since building them cost
+    more than running them on their indexes."""
     if kind not in _UNFILTERED:
-        query, order = _queue(kind, [])
-        _UNFILTERED[kind] = (_paged(query, order), _capped_count(query))
+        _UNFILTERED[kind] = _queue(kind, [])
     return _UNFILTERED[kind]
 
 
@@ -1062,31 +1123,29 @@ def queue(
     per_page: int,
 ) -> dict[str, Any]:
     """One page of a moderation queue, each item with what a moderator needs to decide."""
+    comments = _COMMENTS.c
     filters = []
     if article_key:
         filters.append(
-            Comment.article_id
-            == select(Article.id).where(Article.key == article_key).scalar_subquery()
+            comments.article_id
+            == select(_ARTICLES.c.id).where(_ARTICLES.c.key == article_key).scalar_subquery()
         )
     if author_id is not None:
-        filters.append(Comment.author_id == author_id)
+        filters.append(comments.author_id == author_id)
     if rule_code:
         filters.append(
-            Comment.id.in_(
-                select(Report.comment_id)
-                .join(HouseRule, Report.rule_id == HouseRule.id)
-                .where(HouseRule.code == rule_code)
+            comments.id.in_(
+                select(_REPORTS.c.comment_id)
+                .join(_RULES, _REPORTS.c.rule_id == _RULES.c.id)
+                .where(_RULES.c.code == rule_code)
             )
         )
-    window = {"limit": per_page, "offset": (page - 1) * per_page}
-    if filters:
-        query, order = _queue(kind, filters)
-        rows = list(db.session.scalars(_paged(query, order), window))
-        total = _count(_capped_count(query))
-    else:  # a queue as moderators open it: its selects built once
-        page_query, count_query = _unfiltered_queue(kind)
-        rows = list(db.session.scalars(page_query, window))
-        total = _count(count_query)
+    # A queue as moderators open it has its selects built once.
+    page_query, count_query = _queue(kind, filters) if filters else _unfiltered_queue(kind)
+    rows = list(
+        db.session.execute(page_query, {"limit": per_page, "offset": (page - 1) * per_page})
+    )
+    total = _count(count_query)
     return {
         "kind": kind,
         "items": queue_items(rows),
@@ -1098,56 +1157,64 @@ def queue(
     }
 
 
-def queue_items(comments: list[Comment]) -> list[dict[str, Any]]:
-    """Queue items for a page of comments, with everything a moderator needs to decide.
+def queue_items(rows: list[Any]) -> list[dict[str, Any]]:
+    """Queue items for a page of comments (rows of _ITEM_COLUMNS), with everything a
+    moderator needs to decide.
 
     Reports and parents are fetched for the whole page at once, and each author's record
     once however many of their comments are on the page.
     """
     from .scoring import explain
 
-    ids = [c.id for c in comments]
-    reports: dict[int, list[Report]] = {i: [] for i in ids}
+    ids = [row.id for row in rows]
+    reports: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
-        for report in db.session.scalars(_OPEN_REPORTS_OF, {"ids": ids}):
-            reports[report.comment_id].append(report)
-    parent_ids = sorted({c.parent_id for c in comments if c.parent_id})
+        for r in db.session.execute(_OPEN_REPORTS_OF, {"ids": ids}):
+            report = report_json(r, r.rule_code, r.rule_title)
+            report["reporter"] = (
+                {"id": r.reporter_id, "display_name": r.reporter_name}
+                if r.reporter_name is not None
+                else None
+            )
+            reports[r.comment_id].append(report)
+    parent_ids = sorted({row.parent_id for row in rows if row.parent_id})
     parents = (
-        {p.id: p for p in db.session.scalars(_COMMENTS_BY_ID, {"ids": parent_ids})}
+        {
+            p.id: comment_services.comment_row_json(p)
+            for p in db.session.execute(_PARENTS, {"ids": parent_ids})
+        }
         if parent_ids
         else {}
     )
     records = author_records(
-        [c.author_id for c in comments], {c.author_id: c.author for c in comments if c.author}
+        [row.author_id for row in rows],
+        {row.author_id: row for row in rows if row.author_name is not None},
     )
     items = []
-    for comment in comments:
-        item = comment_services.comment_json(comment, None, True)
-        item["body"] = comment.body
-        item["held_reason"] = comment.held_reason
-        item["version"] = comment.version
-        parent = parents.get(comment.parent_id) if comment.parent_id else None
+    for row in rows:
+        item = comment_services.comment_row_json(row)
+        item["body"] = row.body
+        item["held_reason"] = row.held_reason
+        item["version"] = row.version
         items.append(
             {
                 "comment": item,
                 "context": {
                     "article": {
-                        "key": comment.article.key,
-                        "title": comment.article.title,
-                        "url": comment.article.url,
+                        "key": row.article_key,
+                        "title": row.article_title,
+                        "url": row.article_url,
                     },
-                    "parent": comment_services.comment_json(parent, None, True) if parent else None,
+                    "parent": parents.get(row.parent_id) if row.parent_id else None,
                 },
-                "reports": [r.to_json(for_moderator=True) for r in reports[comment.id]],
-                "report_count": len(reports[comment.id]),
-                "scores": comment.scores,
-                "score": comment.score,
-                "model_version": comment.model_version,
+                "reports": reports[row.id],
+                "report_count": len(reports[row.id]),
+                "scores": row.scores,
+                "score": row.score,
+                "model_version": row.model_version,
                 # kept from when the comment was held; worked out now for one readers reported
-                "highlights": comment.explanation
-                if comment.explanation is not None
-                else explain(comment.body),
-                "author": records[comment.author_id],
+                "highlights": row.explanation if row.explanation is not None else explain(row.body),
+                "author": records[row.author_id],
             }
         )
     return items

@@ -195,6 +195,71 @@ def test_premoderated_posts_wait_in_pending_queue_and_approve_publishes(
     assert again.get_json()["current"]["status"] == "published"
 
 
+def test_queue_item_shows_the_comment_in_context_with_its_reports_and_authors_record(
+    reader: Api, signed_in, moderator: Api, article: str
+) -> None:
+    """Everything a queue item carries, read back from the database: the held reply, its
+    article and the comment it answers, the author's record, and readers' reports; and what
+    is left when the author or a reporter deletes their account."""
+    from tests.conftest import PASSWORD
+
+    parent = post(reader, article, "The bypass consultation closes on Friday, I believe.")
+    replier = signed_in("Replier")
+    _premoderate(moderator, replier.user["id"])
+    text = "It closes on the 14th, according to the council's own page."
+    held = replier.comment(article, text, parent["id"]).get_json()["comment"]
+
+    def item_for(kind: str, comment_id: int) -> dict:
+        response = moderator.get(f"/moderation/queue?kind={kind}")
+        assert response.status_code == 200
+        return next(i for i in response.get_json()["items"] if i["comment"]["id"] == comment_id)
+
+    item = item_for("pending", held["id"])
+    replier_public = {"id": replier.user["id"], "display_name": "Replier"}
+    assert item["comment"] == {**item["comment"], "body": text, "held_reason": "premoderation",
+                               "parent_id": parent["id"], "status": "pending", "version": 1,
+                               "author": replier_public, "article_key": article}  # fmt: skip
+    assert "<p>" in item["comment"]["body_html"] and item["comment"]["edited_at"] is None
+    assert item["context"]["article"] == {
+        "key": article, "title": "Jobs move from Durham", "url": "https://news.example/d"
+    }  # fmt: skip
+    reader_public = {"id": reader.user["id"], "display_name": "Reader"}
+    shown = item["context"]["parent"]
+    assert shown["id"] == parent["id"] and shown["author"] == reader_public
+    assert shown["body_html"] == parent["body_html"] and shown["status"] == "published"
+    record = item["author"]
+    assert record["user"] == replier_public and record["joined_at"].endswith("Z")
+    assert record["comments"] == {**record["comments"], "pending": 1, "published": 0}
+    [premoderation] = record["decisions"]
+    assert premoderation == {**premoderation, "action": "premoderation", "rule": "civil",
+                             "moderator": {"id": moderator.user["id"], "display_name": "Moderator"},
+                             "user_id": replier.user["id"], "reversed_at": None}  # fmt: skip
+    assert item["reports"] == [] and item["report_count"] == 0
+
+    reporters = [signed_in(f"Reporter{i}") for i in range(2)]
+    for i, who in enumerate(reporters):
+        note = "Name-calling." if i else None
+        rule = {"rule": "civil", "note": note}
+        assert who.post(f"/comments/{parent['id']}/reports", rule).status_code == 201
+    reported = item_for("reported", parent["id"])
+    assert reported["report_count"] == 2
+    first, second = reported["reports"]
+    assert first == {**first, "rule": "civil", "note": None, "outcome": "open",
+                     "reporter": {"id": reporters[0].user["id"], "display_name": "Reporter0"}}
+    assert second["note"] == "Name-calling." and second["rule_title"] == first["rule_title"]
+    assert reported["author"]["user"] == reader_public
+
+    for gone in (replier, reporters[0]):
+        assert gone.request("DELETE", "/me", json={"password": PASSWORD}).status_code == 204
+    item = item_for("pending", held["id"])
+    assert item["comment"]["author"] == {"id": None, "display_name": "[deleted account]"}
+    assert item["author"] == {"user": None}
+    assert item["comment"]["body"] == text  # kept: the account's removal keeps the comments
+    assert [r["reporter"] for r in item_for("reported", parent["id"])["reports"]] == [
+        None, {"id": reporters[1].user["id"], "display_name": "Reporter1"}
+    ]  # fmt: skip
+
+
 def test_withdraw_needs_rule_leaves_placeholder_and_keeps_text(
     app, reader: Api, signed_in, moderator: Api, api: Api, article: str
 ) -> None:
