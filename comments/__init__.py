@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Mapping
@@ -139,6 +140,46 @@ def _sqlite_take_write_lock(
         if gate is not None and not held and gate.acquire(_busy_timeout_ms() / 1000):
             conn.info["parley_write_gate"] = gate
         cursor.execute("BEGIN IMMEDIATE")
+
+
+# psycopg forgets every statement it has prepared whenever a transaction is rolled back (and
+# sends DEALLOCATE ALL), and a read-only request's transaction ends in a rollback: every
+# request's queries were parsed and planned afresh (on a pending-queue page, about half of
+# the server's work). A transaction that has only run SELECTs is ended with COMMIT instead,
+# which for it is the same thing; anything else (a write, a savepoint, an error) rolls back.
+@event.listens_for(Engine, "begin")
+def _postgres_begin(conn: Any) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.info["parley_selects_only"] = True
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _postgres_note_write(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    if conn.info.get("parley_selects_only") and statement.lstrip()[:6].upper() != "SELECT":
+        conn.info["parley_selects_only"] = False
+
+
+@event.listens_for(Engine, "commit")
+def _postgres_commit(conn: Any) -> None:
+    if not conn.invalidated:
+        conn.info.pop("parley_selects_only", None)
+
+
+@event.listens_for(Engine, "rollback")
+def _postgres_end_selects_with_commit(conn: Any) -> None:
+    if conn.invalidated or not conn.info.pop("parley_selects_only", False):
+        return
+    import psycopg
+
+    dbapi_connection = conn.connection.dbapi_connection
+    if dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+        return  # idle, or failed: the rollback goes ahead
+    # The rollback that follows finds nothing to undo; if the commit fails, it goes ahead
+    # and meets the same trouble.
+    with contextlib.suppress(psycopg.Error):
+        dbapi_connection.commit()
 
 
 def _ping_if_idle(engine: Engine, idle_s: float) -> None:

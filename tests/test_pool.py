@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 
 from comments.extensions import db
+from comments.models import Role
 
 
 def _pooled_backend(app: Flask) -> int:
@@ -62,3 +63,60 @@ def test_a_connection_used_a_moment_ago_is_not_pinged_and_a_drop_costs_one_reque
     answer = client.get(f"/api/v1/articles/{article}")
     assert answer.status_code == 200
     assert _pooled_backend(postgres) != before
+
+
+def _prepared(app: Flask) -> set[str]:
+    """The statements the pool's connection has prepared on the server, by their text."""
+    with app.app_context():
+        rows = db.session.execute(text("SELECT statement FROM pg_prepared_statements"))
+        found = {statement for (statement,) in rows}
+        db.session.rollback()
+    return found
+
+
+def test_a_read_only_request_keeps_the_connections_prepared_statements(
+    postgres: Flask, signed_in, article: str
+) -> None:
+    """psycopg forgets its prepared statements on every rollback, and a read-only request
+    ends in one: Parley ends a transaction that only ran SELECTs with COMMIT instead, so a
+    connection keeps the statements it has prepared from one request to the next."""
+    moderator = signed_in("Moderator", Role.MODERATOR)
+    for _ in range(7):  # psycopg prepares a statement on its sixth run
+        assert moderator.get("/moderation/queue?kind=pending").status_code == 200
+    queue_statements = [s for s in _prepared(postgres) if "FROM comments" in s]
+    assert queue_statements, "the queue's statements were not kept between requests"
+
+
+def test_a_rollback_still_undoes_every_kind_of_write(postgres: Flask, article: str) -> None:
+    """Only a transaction of SELECTs is committed in place of its rollback: a write, whether
+    the ORM's, Core's or raw SQL's, and a failed statement still roll back."""
+    from comments.models import Article
+
+    def title() -> str:
+        with postgres.app_context():
+            value = db.session.scalar(select(Article.title).where(Article.key == article))
+            db.session.rollback()
+        return value
+
+    before = title()
+    writes = [
+        lambda: setattr(db.session.scalar(select(Article).where(Article.key == article)),
+                        "title", "changed by the ORM") or db.session.flush(),
+        lambda: db.session.execute(update(Article).where(Article.key == article)
+                                   .values(title="changed by Core")),
+        lambda: db.session.execute(text("UPDATE articles SET title = 'changed by SQL'")),
+        lambda: db.session.execute(text("WITH x AS (UPDATE articles SET title = 'by a WITH' "
+                                        "RETURNING id) SELECT count(*) FROM x")),
+    ]  # fmt: skip
+    for write in writes:
+        with postgres.app_context():
+            db.session.execute(text("SELECT 1"))
+            write()
+            db.session.rollback()
+        assert title() == before
+    with postgres.app_context():
+        db.session.execute(text("UPDATE articles SET title = 'then an error'"))
+        with pytest.raises(Exception, match="division by zero"):
+            db.session.execute(text("SELECT 1 / 0"))
+        db.session.rollback()
+    assert title() == before
