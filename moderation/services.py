@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
 
 from comments import services as comment_services
 from comments.audit import AuditEntry, record
@@ -1075,10 +1075,14 @@ def _queue(kind: str, filters: list[Any]) -> tuple[Any, Any]:
                  comments.id]  # fmt: skip
     else:
         raise ParleyError("invalid_parameter", "Unknown queue.", 400, {"kind": "unknown"})
+    # Written into the SQL rather than bound: PostgreSQL then plans a prepared page select
+    # once (a bound LIMIT made its generic plan look dearer, so it planned every run).
+    limit, offset, cap = (bindparam(n, type_=Integer, literal_execute=True)
+                          for n in ("limit", "offset", "cap"))  # fmt: skip
     paged = page.where(*where).order_by(*order)
-    capped = count.where(*where).limit(bindparam("cap")).subquery()
+    capped = count.where(*where).limit(cap).subquery()
     return (
-        paged.limit(bindparam("limit")).offset(bindparam("offset")),
+        paged.limit(limit).offset(offset),
         select(func.count()).select_from(capped),
     )
 
