@@ -331,7 +331,7 @@ def test_a_transition_leaves_the_loaded_comment_as_the_database_has_it(
 ) -> None:
     """transition() doesn't read the row back: the loaded comment must hold exactly what
     was written (every column, the version one up), and a stale one must refuse and then
-    show the current state."""
+    show the current state. The thread's version moves with a change, and only then."""
     from sqlalchemy.orm.attributes import set_committed_value
 
     from comments import services
@@ -346,6 +346,11 @@ def test_a_transition_leaves_the_loaded_comment_as_the_database_has_it(
                 k: getattr(db.session.get(Comment, posted["comment"]["id"]), k) for k in columns
             }
 
+    def thread_version() -> int:
+        with app.app_context():
+            return db.session.get(Comment, posted["comment"]["id"]).article.version
+
+    before = thread_version()
     with app.app_context():
         comment = db.session.get(Comment, posted["comment"]["id"])
         seen = comment.version
@@ -365,6 +370,7 @@ def test_a_transition_leaves_the_loaded_comment_as_the_database_has_it(
         db.session.commit()
     assert in_memory == row()
     assert in_memory["version"] == seen + 1
+    assert thread_version() == before + 1  # cached pages and ETags of the thread are stale
 
     with app.app_context():
         stale = db.session.get(Comment, posted["comment"]["id"])
@@ -374,8 +380,9 @@ def test_a_transition_leaves_the_loaded_comment_as_the_database_has_it(
             stale, (CommentStatus.PENDING,), status=CommentStatus.DELETED
         )
         assert stale.version == seen + 1 and stale.status == CommentStatus.PENDING
-        db.session.rollback()
+        db.session.commit()
     assert row()["status"] == CommentStatus.PENDING
+    assert thread_version() == before + 1  # a refused change leaves the thread as it was
 
 
 def test_database_error_rolls_back_and_leaves_nothing(
