@@ -502,6 +502,24 @@ def summarise(case: str, rounds: list[dict[str, Any]], ctx: dict[str, Any]) -> d
     return out
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(steal, all) clock ticks of the machine's CPUs so far, from /proc/stat; None off Linux.
+    Steal is time the hypervisor gave to other guests while this one had work to run."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal [guest guest_nice, already in user]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def run_paired(
     case: str,
     port: int,
@@ -519,6 +537,7 @@ def run_paired(
     ceiling_script.write_text(lua_script("ceiling", ctx, args.wrk_threads))
     seconds = max(1, round(args.duration / args.rounds))
     rounds, ceiling_rounds, offset = [], [], 0
+    ticks = cpu_ticks()
     for _ in range(args.rounds):
         raw = wrk_once(case, port, script, seconds, offset, args)
         offset += args.wrk_threads * (raw["maxn"] + 1)  # ids used so far are below this
@@ -528,6 +547,9 @@ def run_paired(
                 wrk_once("ceiling", ceiling_port, ceiling_script, seconds, 0, args)
             )
     out = summarise(case, rounds, ctx)
+    # On a shared virtual machine, how much of the case's minute went to other guests: a
+    # run with much of it is one to repeat rather than to compare.
+    out["steal"] = steal_share(ticks, cpu_ticks())
     if ceiling_rounds:
         c = summarise("ceiling", ceiling_rounds, ctx)
         out["ceiling"] = {k: c[k] for k in ("rps", "p50_ms", "p99_ms", "unexpected", "rounds_rps")}
@@ -999,15 +1021,16 @@ def print_plans(plans: dict[str, Any], label: str) -> None:
 def fmt_table(res: dict[str, Any]) -> str:
     head = (
         f"{'case':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'unexpctd':>8} "
-        f"{'ceiling/s':>9} {'x ceiling':>9}"
+        f"{'ceiling/s':>9} {'x ceiling':>9} {'steal':>6}"
     )
     lines = [f"worker class: {res['worker_class']}", head, "-" * len(head)]
     for case, r in res["cases"].items():
         frac = f"{r['fraction_of_ceiling']:9.2f}" if "fraction_of_ceiling" in r else f"{'':>9}"
         ceil = f"{r['ceiling']['rps']:9.0f}" if "ceiling" in r else f"{'':>9}"
+        steal = f"{r['steal']:6.0%}" if r.get("steal") is not None else f"{'':>6}"
         lines.append(
             f"{CASE_TITLES[case]:36} {r['rps']:9.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
-            f"{r['unexpected']:8d} {ceil} {frac}"
+            f"{r['unexpected']:8d} {ceil} {frac} {steal}"
         )
         if case == "thread":
             lines.append(
