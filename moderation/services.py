@@ -928,13 +928,10 @@ _RANKED = (
     .where(_DECISIONS.c.subject_user_id.in_(_IDS))
     .subquery()
 )
+# The cited rule, as report_json() and decision_json() take it.
+_RULE_COLUMNS = (_RULES.c.code.label("rule_code"), _RULES.c.title.label("rule_title"))
 _RECENT_DECISIONS = (
-    select(
-        _RANKED,
-        _USERS.c.display_name.label("moderator_name"),
-        _RULES.c.code.label("rule_code"),
-        _RULES.c.title.label("rule_title"),
-    )
+    select(_RANKED, _USERS.c.display_name.label("moderator_name"), *_RULE_COLUMNS)
     .select_from(
         _RANKED.outerjoin(_USERS, _USERS.c.id == _RANKED.c.moderator_id).outerjoin(
             _RULES, _RULES.c.id == _RANKED.c.rule_id
@@ -949,8 +946,7 @@ _SANCTIONS_OF = (
 _OPEN_REPORTS_OF = (
     select(
         *_columns(_REPORTS, "id comment_id note outcome created_at resolved_at"),
-        _RULES.c.code.label("rule_code"),
-        _RULES.c.title.label("rule_title"),
+        *_RULE_COLUMNS,
         _USERS.c.id.label("reporter_id"),
         _USERS.c.display_name.label("reporter_name"),
     )
