@@ -214,6 +214,14 @@ class Comment(db.Model):
     author: Mapped[User | None] = relationship(back_populates="comments", lazy="joined")
 
 
+def public_user(user_id: int | None, display_name: str | None) -> dict[str, Any] | None:
+    """User.to_public() from a Core row's columns; None for no user, as when the row's outer
+    join found none (a real user's display_name is never null)."""
+    if display_name is None:
+        return None
+    return {"id": user_id, "display_name": display_name}
+
+
 def isoformat(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, the way the API shows every time."""
     if value is None:

@@ -35,7 +35,7 @@ from . import audit, threads
 from .cache import PageCache
 from .errors import ParleyError, not_found
 from .extensions import db
-from .models import Article, Comment, CommentStatus, Role, User, isoformat, utcnow
+from .models import Article, Comment, CommentStatus, Role, User, isoformat, public_user, utcnow
 from .sanitize import sanitize
 from .screening import Screening, get_screener
 from .validation import check_text
@@ -568,11 +568,7 @@ def comment_row_json(row: Any) -> dict[str, Any]:
     """comment_json(..., full=True) for no viewer, from a Core row of the comment's columns
     with ``article_key`` and ``author_name`` (the author's display name, from an outer join):
     a moderator's queue builds pages of these without loading ORM objects."""
-    author = (
-        {"id": row.author_id, "display_name": row.author_name}
-        if row.author_id is not None
-        else DELETED_AUTHOR
-    )
+    author = public_user(row.author_id, row.author_name) or DELETED_AUTHOR
     return _comment_fields(row, row.article_key, author)
 
 

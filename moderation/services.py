@@ -17,7 +17,16 @@ from comments import services as comment_services
 from comments.audit import AuditEntry, record
 from comments.errors import ParleyError, not_found
 from comments.extensions import db
-from comments.models import Article, Comment, CommentStatus, Role, User, isoformat, utcnow
+from comments.models import (
+    Article,
+    Comment,
+    CommentStatus,
+    Role,
+    User,
+    isoformat,
+    public_user,
+    utcnow,
+)
 from comments.sanitize import to_plain_text
 
 from . import policy
@@ -1002,11 +1011,7 @@ def author_records(
     decisions: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     withdrawals: dict[int, int] = {}
     for d in db.session.execute(_RECENT_DECISIONS, {"ids": ids, "since": since}):
-        moderator = (
-            {"id": d.moderator_id, "display_name": d.moderator_name}
-            if d.moderator_name is not None
-            else None
-        )
+        moderator = public_user(d.moderator_id, d.moderator_name)
         decisions[d.subject_user_id].append(decision_json(d, moderator, d.rule_code, d.rule_title))
         withdrawals[d.subject_user_id] = int(d.withdrawals or 0)
     sanctions: dict[int, list[Sanction]] = {i: [] for i in ids}
@@ -1024,7 +1029,7 @@ def author_records(
                 used.append(item.kind.value)
         recent_withdrawals = withdrawals.get(uid, 0)
         out[uid] = {
-            "user": {"id": uid, "display_name": user.author_name} if user else None,
+            "user": public_user(uid, user.author_name) if user else None,
             "joined_at": isoformat(user.author_joined) if user else None,
             "comments": {st.value: counts[uid].get(st, 0) for st in CommentStatus},
             "recent_withdrawals": recent_withdrawals,
@@ -1044,7 +1049,7 @@ def author_records(
 
 
 def _queue(kind: str, filters: list[Any]) -> tuple[Any, Any]:
-    """A queue's page select (limit and offset bound) and its capped count. Oldest held
+    """A queue's page select (limit and offset given when run) and its capped count. Oldest held
     first; most reported, then highest scored, then oldest for the reported queue."""
     comments = _COMMENTS.c
     if kind == "pending":
@@ -1171,11 +1176,7 @@ def queue_items(rows: list[Any]) -> list[dict[str, Any]]:
     if ids:
         for r in db.session.execute(_OPEN_REPORTS_OF, {"ids": ids}):
             report = report_json(r, r.rule_code, r.rule_title)
-            report["reporter"] = (
-                {"id": r.reporter_id, "display_name": r.reporter_name}
-                if r.reporter_name is not None
-                else None
-            )
+            report["reporter"] = public_user(r.reporter_id, r.reporter_name)
             reports[r.comment_id].append(report)
     parent_ids = sorted({row.parent_id for row in rows if row.parent_id})
     parents = (
