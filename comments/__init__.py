@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import time
 from collections.abc import Mapping
@@ -44,7 +44,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # A pooled PostgreSQL connection may have been closed by the server (restart, idle
     # timeout): one that sat idle is tested on checkout (see _ping_if_idle). A SQLite file
     # can't go away like that.
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    if postgres:
+        # BEGIN is sent before a transaction's first write (_postgres_begin_before_first_write).
+        options.setdefault("isolation_level", "AUTOCOMMIT")
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     from .validation import BoundedIntConverter
 
@@ -53,6 +58,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():
             _ping_if_idle(db.engine, float(app.config["DATABASE_PING_AFTER_IDLE_S"]))
+            if postgres:
+                event.listen(db.engine, "before_cursor_execute", _postgres_begin_before_first_write)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
 
@@ -142,44 +149,45 @@ def _sqlite_take_write_lock(
         cursor.execute("BEGIN IMMEDIATE")
 
 
-# psycopg forgets every statement it has prepared whenever a transaction is rolled back (and
-# sends DEALLOCATE ALL), and a read-only request's transaction ends in a rollback: every
-# request's queries were parsed and planned afresh (on a pending-queue page, about half of
-# the server's work). A transaction that has only run SELECTs is ended with COMMIT instead,
-# which for it is the same thing; anything else (a write, a savepoint, an error) rolls back.
-@event.listens_for(Engine, "begin")
-def _postgres_begin(conn: Any) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.info["parley_selects_only"] = True
+# PostgreSQL: BEGIN goes out just before a transaction's first write, not before its first
+# statement. The app's connections are in autocommit mode (engine option, see create_app), so
+# the SELECTs before that point each run on their own: under READ COMMITTED each statement
+# sees the latest committed data anyway, inside a transaction or not, so they see exactly
+# what they would have. A request that only reads sends no BEGIN and no COMMIT (two round
+# trips of its eight or so), and psycopg, which forgets every prepared statement on
+# ROLLBACK, keeps them from one request to the next. From the first write on, everything up
+# to the commit or rollback is one transaction, as before; psycopg's commit() and rollback()
+# send COMMIT or ROLLBACK when one is open, and nothing otherwise.
+# A statement executed with execution option parley_own_transaction (posting a comment: one
+# INSERT with the thread's version bump in a WITH) runs as its own transaction when nothing
+# was written before it: no BEGIN, no COMMIT.
+_PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction open
+_ROW_LOCKS = (" FOR UPDATE", " FOR NO KEY UPDATE", " FOR SHARE", " FOR KEY SHARE")
 
 
-@event.listens_for(Engine, "before_cursor_execute")
-def _postgres_note_write(
+@functools.lru_cache(maxsize=4096)
+def _plain_read(statement: str) -> bool:
+    """A SELECT that neither locks (rows, or advisory locks) nor writes (SELECT INTO); a
+    WITH, which may modify data, and anything else opens the transaction."""
+    if statement.lstrip()[:6].upper() != "SELECT":
+        return False
+    upper = statement.upper()
+    return not any(lock in upper for lock in _ROW_LOCKS) and not (
+        "ADVISORY" in upper or " INTO " in upper
+    )
+
+
+def _postgres_begin_before_first_write(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
-    if conn.info.get("parley_selects_only") and statement.lstrip()[:6].upper() != "SELECT":
-        conn.info["parley_selects_only"] = False
-
-
-@event.listens_for(Engine, "commit")
-def _postgres_commit(conn: Any) -> None:
-    if not conn.invalidated:
-        conn.info.pop("parley_selects_only", None)
-
-
-@event.listens_for(Engine, "rollback")
-def _postgres_end_selects_with_commit(conn: Any) -> None:
-    if conn.invalidated or not conn.info.pop("parley_selects_only", False):
-        return
-    import psycopg
-
-    dbapi_connection = conn.connection.dbapi_connection
-    if dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
-        return  # idle, or failed: the rollback goes ahead
-    # The rollback that follows finds nothing to undo; if the commit fails, it goes ahead
-    # and meets the same trouble.
-    with contextlib.suppress(psycopg.Error):
-        dbapi_connection.commit()
+    driver = cursor.connection
+    if not driver.autocommit or driver.info.transaction_status != _PG_IDLE:
+        return  # psycopg begins transactions itself (another isolation level), or one is open
+    options = context.execution_options if context is not None else {}
+    if options.get("isolation_level") == "AUTOCOMMIT" or options.get("parley_own_transaction"):
+        return  # asked to run outside a transaction (VACUUM, CREATE INDEX CONCURRENTLY)
+    if not _plain_read(statement):
+        cursor.execute("BEGIN", prepare=False)  # as psycopg's own: a simple query
 
 
 def _ping_if_idle(engine: Engine, idle_s: float) -> None:

@@ -195,8 +195,7 @@ def post_comment(key: str):
     user = signed_in()
     data = read_json(NEW_COMMENT)
     article = services.get_article(key)
-    comment = services.post_comment(article, user, data["body"], data.get("parent_id"))
-    db.session.commit()
+    comment = services.post_comment(article, user, data["body"], data.get("parent_id"), commit=True)
     status = 201 if comment.status.value == "published" else 202
     return jsonify(comment=services.comment_json(comment, user)), status
 

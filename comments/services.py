@@ -360,10 +360,18 @@ _INSERT_COMMENT_AND_BUMP = _INSERT_COMMENT.add_cte(
     .columns(id=Integer)
     .cte("bump")
 ).returning(_COMMENTS.c.id)
+# The same, committed as it runs when nothing was written before it in the transaction (see
+# comments/__init__.py): a post that is the request's only write sends no BEGIN or COMMIT.
+_INSERT_COMMENT_AND_BUMP_ALONE = _INSERT_COMMENT_AND_BUMP.execution_options(
+    parley_own_transaction=True
+)
 
 
-def post_comment(article: Article, author: User, body: str, parent_id: int | None) -> Comment:
-    """Post a comment or reply; its status says whether it was published or held."""
+def post_comment(
+    article: Article, author: User, body: str, parent_id: int | None, commit: bool = False
+) -> Comment:
+    """Post a comment or reply; its status says whether it was published or held.
+    ``commit``: commit it too (the request's only write); otherwise the caller commits."""
     ensure_open(article)
     get_screener().check_author(author, article)
     body = check_body(body)
@@ -397,11 +405,16 @@ def post_comment(article: Article, author: User, body: str, parent_id: int | Non
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         params = {**values, "bump_article_id": article.id}
-        comment_id = connection.execute(_INSERT_COMMENT_AND_BUMP, params).scalar_one()
+        alone = commit and not (db.session.new or db.session.dirty or db.session.deleted)
+        statement = _INSERT_COMMENT_AND_BUMP_ALONE if alone else _INSERT_COMMENT_AND_BUMP
+        comment_id = connection.execute(statement, params).scalar_one()
     else:
         comment_id = connection.execute(_INSERT_COMMENT, values).inserted_primary_key[0]
         bump_article(article.id)
-    return adopt_inserted(Comment, values, comment_id)
+    comment = adopt_inserted(Comment, values, comment_id)
+    if commit:
+        db.session.commit()
+    return comment
 
 
 # One prebuilt UPDATE per set of columns a transition changes (there are a handful), and

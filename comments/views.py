@@ -393,8 +393,7 @@ def post_comment(key: str):
     form_id = f"reply-{raw_parent}" if raw_parent else "comment"
     try:
         parent_id = int(raw_parent) if raw_parent else None
-        comment = services.post_comment(article, current_user, body, parent_id)
-        db.session.commit()
+        comment = services.post_comment(article, current_user, body, parent_id, commit=True)
     except ValueError:
         err = ParleyError("invalid_parent", "That is not a comment to reply to.", 422)
         return rerender_thread(article, refuse(form_id, {"body": body}, err))

@@ -3,6 +3,11 @@ when the server has dropped them. (SQLite has no server to lose: skipped there.)
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from sqlalchemy import select, text, update
@@ -77,14 +82,143 @@ def _prepared(app: Flask) -> set[str]:
 def test_a_read_only_request_keeps_the_connections_prepared_statements(
     postgres: Flask, signed_in, article: str
 ) -> None:
-    """psycopg forgets its prepared statements on every rollback, and a read-only request
-    ends in one: Parley ends a transaction that only ran SELECTs with COMMIT instead, so a
-    connection keeps the statements it has prepared from one request to the next."""
+    """psycopg forgets its prepared statements on every rollback. A read-only request opens
+    no transaction, so it has none to roll back: a connection keeps the statements it has
+    prepared from one request to the next."""
     moderator = signed_in("Moderator", Role.MODERATOR)
     for _ in range(7):  # psycopg prepares a statement on its sixth run
         assert moderator.get("/moderation/queue?kind=pending").status_code == 200
     queue_statements = [s for s in _prepared(postgres) if "FROM comments" in s]
     assert queue_statements, "the queue's statements were not kept between requests"
+
+
+@contextlib.contextmanager
+def _wire(app: Flask, tmp_path: Path) -> Iterator[list[tuple[str, str]]]:
+    """What the pool's one connection sends the server meanwhile, read from libpq's protocol
+    trace when the block ends: (message, text) for each simple query ("Query", "BEGIN") and
+    each statement parsed ("Parse", its SQL)."""
+    import psycopg
+
+    path = tmp_path / "wire.trace"
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        pgconn = raw.driver_connection.pgconn
+        raw.close()
+    messages: list[tuple[str, str]] = []
+    with path.open("w") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield messages
+        finally:
+            pgconn.untrace()  # flushes libpq's buffer
+    # One message a line, but the SQL it quotes keeps its own line breaks.
+    for entry in re.split(r"\n(?=[FB]\t)", path.read_text()):
+        direction, _, kind, body = (entry.split("\t", 3) + ["", "", ""])[:4]
+        if direction == "F" and kind in ("Query", "Parse"):
+            body = body.strip()
+            if kind == "Parse":  # "" "SELECT ..." n types: the SQL only
+                body = body.split('" "', 1)[1].rsplit('"', 1)[0]
+            messages.append((kind, body.strip('"')))
+
+
+def _commands(messages: list[tuple[str, str]]) -> list[str]:
+    """The transaction control among them: BEGIN, COMMIT, ROLLBACK (psycopg sends these, and
+    statements without parameters, as simple queries)."""
+    control = ("BEGIN", "COMMIT", "ROLLBACK")
+    return [text for kind, text in messages if kind == "Query" and text.upper() in control]
+
+
+def test_a_read_only_request_opens_no_transaction(
+    postgres: Flask, signed_in, article: str, tmp_path: Path
+) -> None:
+    """Reads run outside a transaction (each SELECT sees the latest committed data, as it
+    would inside one under READ COMMITTED): no BEGIN and no COMMIT, two round trips fewer."""
+    moderator = signed_in("Moderator", Role.MODERATOR)
+    with _wire(postgres, tmp_path) as messages:
+        assert moderator.get("/moderation/queue?kind=pending").status_code == 200
+    assert any("FROM comments" in text for _, text in messages), "saw none of the request"
+    assert _commands(messages) == []
+
+
+def test_a_post_is_one_statement_committed_as_it_runs(
+    postgres: Flask, reader, article: str, tmp_path: Path
+) -> None:
+    """A post's only write is one INSERT carrying the thread's version bump: it runs as its
+    own transaction, with no BEGIN or COMMIT, and is there for everyone at once."""
+    from comments.models import Article
+
+    with postgres.app_context():
+        version = db.session.scalar(select(Article.version).where(Article.key == article))
+    with _wire(postgres, tmp_path) as messages:
+        posted = reader.comment(article, "The bypass has been promised since 1998.")
+    assert posted.status_code == 201
+    writes = [text for kind, text in messages if kind == "Parse" and "INSERT" in text]
+    assert len(writes) == 1 and "UPDATE articles SET version" in writes[0]
+    assert _commands(messages) == []
+    with postgres.app_context():
+        row = db.session.execute(select(Article.version).where(Article.key == article)).scalar_one()
+        thread = postgres.test_client().get(f"/api/v1/articles/{article}/comments").get_json()
+    assert row == version + 1
+    assert [c["id"] for c in thread["comments"]] == [posted.get_json()["comment"]["id"]]
+
+
+def test_a_decision_is_one_transaction_from_its_first_write_to_its_commit(
+    postgres: Flask, signed_in, reader, article: str, tmp_path: Path
+) -> None:
+    """A request that writes more than once: BEGIN goes out just before the first write, and
+    every write after it is inside, up to the COMMIT."""
+    moderator = signed_in("Moderator", Role.MODERATOR)
+    comment = reader.comment(article, "Nobody asked the people of Gilesgate.").get_json()
+    with _wire(postgres, tmp_path) as messages:
+        decided = moderator.post(
+            f"/moderation/comments/{comment['comment']['id']}/decision",
+            {"action": "withdraw", "rule": "civil"},
+        )
+    assert decided.status_code == 200
+    kinds = [
+        "BEGIN" if text == "BEGIN" else "COMMIT" if text == "COMMIT" else
+        "read" if text.lstrip().upper().startswith("SELECT") else "write"
+        for _, text in messages
+    ]  # fmt: skip
+    first_write = kinds.index("write")
+    assert kinds[first_write - 1] == "BEGIN" and kinds.count("BEGIN") == 1
+    assert kinds[-1] == "COMMIT" and kinds.count("COMMIT") == 1
+    assert kinds.count("write") >= 3  # the comment, the decision, the audit entry
+
+
+def test_a_row_lock_opens_the_transaction_and_holds_until_the_commit(
+    postgres: Flask, article: str
+) -> None:
+    """A SELECT ... FOR UPDATE is not a plain read: it begins the transaction, so its lock
+    lasts until the commit rather than ending with the statement."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    from comments.models import Article
+
+    other = create_engine(postgres.config["SQLALCHEMY_DATABASE_URI"])
+    nowait = text("SELECT id FROM articles WHERE key = :key FOR UPDATE NOWAIT")
+    try:
+        with postgres.app_context():
+            db.session.execute(select(Article).where(Article.key == article).with_for_update())
+            with other.connect() as conn, pytest.raises(OperationalError, match="lock"):
+                conn.execute(nowait, {"key": article})
+            db.session.commit()
+            with other.connect() as conn:
+                assert conn.execute(nowait, {"key": article}).scalar_one()
+    finally:
+        other.dispose()
+
+
+def test_a_statement_asked_to_run_outside_a_transaction_still_does(postgres: Flask) -> None:
+    """VACUUM refuses to run inside a transaction block: an explicit AUTOCOMMIT connection
+    must not be handed a BEGIN before it."""
+    with (
+        postgres.app_context(),
+        db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+    ):
+        conn.execute(text("VACUUM articles"))
 
 
 def test_a_rollback_still_undoes_every_kind_of_write(postgres: Flask, article: str) -> None:
