@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    event,
     exists,
     false,
     func,
@@ -28,7 +29,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import aliased, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, threads
@@ -134,6 +135,40 @@ def bump_article(article_id: int) -> None:
     A Core statement on the session's connection (the ORM's bulk-update path costs more
     than the update); the version is never read back from a loaded Article."""
     db.session.connection().execute(_BUMP, {"article_id": article_id})
+
+
+_BUMPS_AT_COMMIT = "parley_bumps_at_commit"
+_BUMP_EACH = (
+    update(_ARTICLES)
+    .where(_ARTICLES.c.id.in_(bindparam("article_ids", expanding=True)))
+    .values(version=_ARTICLES.c.version + 1)
+)
+
+
+def bump_article_at_commit(article_id: int) -> None:
+    """bump_article, as the transaction's last statement before its commit.
+
+    The bump locks the article's row until the commit: taken as soon as a comment changes, it
+    made two moderators deciding comments of one story (the queue lists a story's held
+    comments together) wait for each other's whole transaction, the decision, the reports,
+    the notice and the audit entry. Taken last, it is held for the commit alone. Same
+    transaction, so a reader still sees the change and the new version together or neither."""
+    db.session.info.setdefault(_BUMPS_AT_COMMIT, set()).add(article_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _bump_before_commit(session: Session) -> None:
+    pending = session.info.pop(_BUMPS_AT_COMMIT, None)
+    if pending:
+        session.connection().execute(_BUMP_EACH, {"article_ids": sorted(pending)})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_bumps(session: Session, transaction: Any) -> None:
+    # A rollback undoes the changes the bumps were for. (A savepoint's rollback keeps them:
+    # an extra bump only makes a cached page stale, a missing one would keep it.)
+    if transaction.parent is None:
+        session.info.pop(_BUMPS_AT_COMMIT, None)
 
 
 def published_count(article_id: int) -> int:
@@ -417,13 +452,12 @@ def post_comment(
     return comment
 
 
-# One prebuilt UPDATE per set of columns a transition changes (there are a handful), and
-# for PostgreSQL the same UPDATE with the thread's version bump in one statement.
-_TRANSITIONS: dict[tuple[frozenset[str], bool], Any] = {}
+# One prebuilt UPDATE per set of columns a transition changes (there are a handful).
+_TRANSITIONS: dict[frozenset[str], Any] = {}
 
 
-def _transition_statement(columns: frozenset[str], with_bump: bool) -> Any:
-    statement = _TRANSITIONS.get((columns, with_bump))
+def _transition_statement(columns: frozenset[str]) -> Any:
+    statement = _TRANSITIONS.get(columns)
     if statement is None:
         c = _COMMENTS.c
         statement = (
@@ -438,17 +472,7 @@ def _transition_statement(columns: frozenset[str], with_bump: bool) -> Any:
                 **{k: bindparam(f"v_{k}", type_=c[k].type) for k in sorted(columns)},
             )
         )
-        if with_bump:
-            # The thread's version moves only if the comment's UPDATE matched: one round
-            # trip where there were two. (The parameters are all t_ or v_: none can name an
-            # articles column, which an UPDATE would take as one more value to set.)
-            moved = statement.returning(c.article_id).cte("moved")
-            statement = (
-                update(_ARTICLES)
-                .where(_ARTICLES.c.id.in_(select(moved.c.article_id)))
-                .values(version=_ARTICLES.c.version + 1)
-            )
-        _TRANSITIONS[(columns, with_bump)] = statement
+        _TRANSITIONS[columns] = statement
     return statement
 
 
@@ -467,17 +491,14 @@ def transition(comment: Comment, from_statuses: tuple[CommentStatus, ...], **val
     session.flush()  # what the ORM's own UPDATE path would autoflush first
     params = {f"v_{k}": v for k, v in values.items()}
     params.update(t_id=comment.id, t_version=comment.version, t_from=list(from_statuses))
-    connection = session.connection()
-    with_bump = connection.dialect.name == "postgresql"
-    result = connection.execute(_transition_statement(frozenset(values), with_bump), params)
-    if result.rowcount != 1:  # with the bump: one article updated, as one comment was
+    result = session.connection().execute(_transition_statement(frozenset(values)), params)
+    if result.rowcount != 1:
         session.expire(comment)
         return False
     for key, value in values.items():
         set_committed_value(comment, key, value)
     set_committed_value(comment, "version", comment.version + 1)
-    if not with_bump:
-        bump_article(comment.article_id)
+    bump_article_at_commit(comment.article_id)
     return True
 
 

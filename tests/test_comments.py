@@ -385,6 +385,43 @@ def test_a_transition_leaves_the_loaded_comment_as_the_database_has_it(
     assert thread_version() == before + 1  # a refused change leaves the thread as it was
 
 
+def test_a_changes_thread_bump_commits_with_it_and_rolls_back_with_it(
+    app, reader: Api, article: str
+) -> None:
+    """transition() bumps the thread's version at the commit (bump_article_at_commit): a
+    rollback drops the bump with the change, and a savepoint rolled back on the way (a
+    duplicate report, say) does not drop the bump of a change made before it."""
+    from comments import services
+    from comments.models import CommentStatus
+
+    posted = reader.comment(article, "The harbour wall needs repairs before winter.").get_json()
+    cid = posted["comment"]["id"]
+
+    def state() -> tuple[CommentStatus, int]:
+        with app.app_context():
+            comment = db.session.get(Comment, cid)
+            return comment.status, comment.article.version
+
+    _, version = state()
+    held = CommentStatus.PENDING
+    with app.app_context():
+        comment = db.session.get(Comment, cid)
+        assert services.transition(comment, (CommentStatus.PUBLISHED,), status=held)
+        db.session.rollback()
+        db.session.commit()  # the next transaction of the same session has nothing to bump
+    assert state() == (CommentStatus.PUBLISHED, version)
+
+    with app.app_context():
+        comment = db.session.get(Comment, cid)
+        assert services.transition(comment, (CommentStatus.PUBLISHED,), status=held)
+        savepoint = db.session.begin_nested()
+        inside = db.text("UPDATE comments SET body = 'inside' WHERE id = :id")
+        db.session.execute(inside, {"id": cid})
+        savepoint.rollback()
+        db.session.commit()
+    assert state() == (CommentStatus.PENDING, version + 1)
+
+
 def test_a_failure_after_the_write_leaves_the_post_whole_or_not_at_all(
     app, reader: Api, article: str, monkeypatch
 ) -> None:

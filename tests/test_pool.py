@@ -211,6 +211,35 @@ def test_a_row_lock_opens_the_transaction_and_holds_until_the_commit(
         other.dispose()
 
 
+def test_a_comments_change_locks_its_thread_only_for_the_commit(
+    postgres: Flask, reader, article: str
+) -> None:
+    """The thread's version bump is a change's last statement: until the commit, another
+    moderator's change on the same story is not kept waiting for the article's row."""
+    from sqlalchemy import create_engine
+
+    from comments import services
+    from comments.models import Comment, CommentStatus
+
+    posted = reader.comment(article, "The new bus lane starts at the station.").get_json()
+    other = create_engine(postgres.config["SQLALCHEMY_DATABASE_URI"])
+    version = text("SELECT version FROM articles WHERE key = :key")
+    try:
+        with postgres.app_context():
+            comment = db.session.get(Comment, posted["comment"]["id"])
+            withdrawn = CommentStatus.WITHDRAWN
+            assert services.transition(comment, (CommentStatus.PUBLISHED,), status=withdrawn)
+            with other.connect() as conn:
+                locked = conn.execute(text(f"{version.text} FOR UPDATE NOWAIT"), {"key": article})
+                before = locked.scalar_one()
+                conn.rollback()
+            db.session.commit()
+        with other.connect() as conn:
+            assert conn.execute(version, {"key": article}).scalar_one() == before + 1
+    finally:
+        other.dispose()
+
+
 def test_a_statement_asked_to_run_outside_a_transaction_still_does(postgres: Flask) -> None:
     """VACUUM refuses to run inside a transaction block: an explicit AUTOCOMMIT connection
     must not be handed a BEGIN before it."""
