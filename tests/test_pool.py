@@ -240,6 +240,23 @@ def test_a_comments_change_locks_its_thread_only_for_the_commit(
         other.dispose()
 
 
+@pytest.mark.config(SQLALCHEMY_ENGINE_OPTIONS={"isolation_level": "SERIALIZABLE"})
+def test_an_isolation_level_of_the_operators_choosing_has_psycopg_begin_every_transaction(
+    postgres: Flask, signed_in, reader, article: str, tmp_path: Path
+) -> None:
+    """An isolation_level in SQLALCHEMY_ENGINE_OPTIONS replaces the autocommit default: every
+    transaction, a read's included, then begins at its first statement, as psycopg does; a
+    read ends in a rollback (which costs psycopg its prepared statements) and a post is
+    committed with the rest of its request."""
+    moderator = signed_in("Moderator", Role.MODERATOR)
+    with _wire(postgres, tmp_path) as messages:
+        assert moderator.get("/moderation/queue?kind=pending").status_code == 200
+        assert reader.comment(article, "The library keeps its Sunday hours.").status_code == 201
+    begun = [text for kind, text in messages if kind == "Query" and text.startswith("BEGIN")]
+    assert begun == ["BEGIN ISOLATION LEVEL SERIALIZABLE"] * 2
+    assert _commands(messages) == ["ROLLBACK", "COMMIT"]
+
+
 def test_a_statement_asked_to_run_outside_a_transaction_still_does(postgres: Flask) -> None:
     """VACUUM refuses to run inside a transaction block: an explicit AUTOCOMMIT connection
     must not be handed a BEGIN before it."""
