@@ -168,7 +168,8 @@ _ROW_LOCKS = (" FOR UPDATE", " FOR NO KEY UPDATE", " FOR SHARE", " FOR KEY SHARE
 @functools.lru_cache(maxsize=4096)
 def _plain_read(statement: str) -> bool:
     """A SELECT that neither locks (rows, or advisory locks) nor writes (SELECT INTO); a
-    WITH, which may modify data, and anything else opens the transaction."""
+    WITH, which may modify data, and anything else opens the transaction (as does a SELECT
+    read through a server-side cursor: see below)."""
     if statement.lstrip()[:6].upper() != "SELECT":
         return False
     upper = statement.upper()
@@ -186,8 +187,11 @@ def _postgres_begin_before_first_write(
     options = context.execution_options if context is not None else {}
     if options.get("isolation_level") == "AUTOCOMMIT" or options.get("parley_own_transaction"):
         return  # asked to run outside a transaction (VACUUM, CREATE INDEX CONCURRENTLY)
-    if not _plain_read(statement):
-        cursor.execute("BEGIN", prepare=False)  # as psycopg's own: a simple query
+    # A server-side cursor (stream_results, yield_per) lives only inside a transaction.
+    if options.get("stream_results") or not _plain_read(statement):
+        # On the connection, not the cursor, which may be a server-side one. Not prepared:
+        # a simple query, as psycopg sends its own BEGIN.
+        driver.execute("BEGIN", prepare=False)
 
 
 def _ping_if_idle(engine: Engine, idle_s: float) -> None:

@@ -257,6 +257,22 @@ def test_an_isolation_level_of_the_operators_choosing_has_psycopg_begin_every_tr
     assert _commands(messages) == ["ROLLBACK", "COMMIT"]
 
 
+def test_a_streamed_select_gets_the_transaction_its_server_side_cursor_needs(
+    postgres: Flask, reader, article: str
+) -> None:
+    """PostgreSQL declares a server-side cursor (yield_per, stream_results) only inside a
+    transaction block: such a SELECT begins one, where a plain SELECT would not."""
+    from comments.models import Comment
+
+    for i in range(3):
+        reader.comment(article, f"Roadworks on the A690, day {i + 1} of many.")
+    with postgres.app_context():
+        ids = select(Comment.id).order_by(Comment.id)
+        for options in ({"yield_per": 2}, {"stream_results": True, "max_row_buffer": 2}):
+            assert len(list(db.session.scalars(ids.execution_options(**options)))) == 3
+            db.session.rollback()
+
+
 def test_a_statement_asked_to_run_outside_a_transaction_still_does(postgres: Flask) -> None:
     """VACUUM refuses to run inside a transaction block: an explicit AUTOCOMMIT connection
     must not be handed a BEGIN before it."""
