@@ -182,7 +182,7 @@ def _postgres_begin_before_first_write(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
     driver = cursor.connection
-    if not driver.autocommit or driver.info.transaction_status != _PG_IDLE:
+    if not driver.autocommit or driver.pgconn.transaction_status != _PG_IDLE:
         return  # psycopg begins transactions itself (another isolation level), or one is open
     options = context.execution_options if context is not None else {}
     if options.get("isolation_level") == "AUTOCOMMIT" or options.get("parley_own_transaction"):

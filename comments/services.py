@@ -122,9 +122,9 @@ def ensure_open(article: Article) -> None:
 
 
 _ARTICLES = Article.__table__
-_BUMP = (
+_BUMP_EACH = (
     update(_ARTICLES)
-    .where(_ARTICLES.c.id == bindparam("article_id"))
+    .where(_ARTICLES.c.id.in_(bindparam("article_ids", expanding=True)))
     .values(version=_ARTICLES.c.version + 1)
 )
 
@@ -134,15 +134,10 @@ def bump_article(article_id: int) -> None:
 
     A Core statement on the session's connection (the ORM's bulk-update path costs more
     than the update); the version is never read back from a loaded Article."""
-    db.session.connection().execute(_BUMP, {"article_id": article_id})
+    db.session.connection().execute(_BUMP_EACH, {"article_ids": [article_id]})
 
 
 _BUMPS_AT_COMMIT = "parley_bumps_at_commit"
-_BUMP_EACH = (
-    update(_ARTICLES)
-    .where(_ARTICLES.c.id.in_(bindparam("article_ids", expanding=True)))
-    .values(version=_ARTICLES.c.version + 1)
-)
 
 
 def bump_article_at_commit(article_id: int) -> None:
