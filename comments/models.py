@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -166,8 +167,18 @@ class Article(db.Model):
 class Comment(db.Model):
     __tablename__ = "comments"
     __table_args__ = (
-        # Reading a thread: top-level comments of an article in order, then their replies.
-        Index("ix_comments_article_parent_created", "article_id", "parent_id", "created_at"),
+        # Reading a thread: top-level comments of an article in order (a partial index, so
+        # that PostgreSQL reads them in the page's order and stops at the page's end: it
+        # does not treat "parent_id IS NULL" as fixing a column of a wider index, and sorted
+        # every top-level comment of the thread for each page), then their replies.
+        Index(
+            "ix_comments_article_top_created",
+            "article_id",
+            "created_at",
+            "id",
+            postgresql_where=text("parent_id IS NULL"),
+            sqlite_where=text("parent_id IS NULL"),
+        ),
         Index("ix_comments_article_root", "article_id", "root_id"),
         # An author's recent comments (the repeat-post check) and, covered by the index alone,
         # their comments counted by status (the moderator's view of a commenter).

@@ -1,0 +1,134 @@
+"""A thread page costs a page, not the thread: both databases read its top-level comments
+from an index in the page's order and stop at the page's end, with no sort of the whole
+thread, whichever way it is sorted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, insert, select, text
+
+from comments import services
+from comments.extensions import db
+from comments.models import Article, Comment, CommentStatus, utcnow
+
+TOP_LEVEL = 3_000  # a viral story's thread: planners pick differently for a handful of rows
+PER_PAGE = 50
+
+
+@pytest.fixture
+def big_thread(app: Flask, article: str, make_user) -> str:
+    """``TOP_LEVEL`` top-level comments with replies under some, many sharing a timestamp (so
+    the order's tie-break on id is exercised), on a site of other stories, and with the
+    statistics a live database has."""
+    author = make_user("Prolific")
+    with app.app_context():
+        for i in range(200):
+            services.create_article(f"story-{i}", f"Story {i}", f"https://news.example/{i}")
+        article_id = db.session.scalar(select(Article.id).where(Article.key == article))
+        start = utcnow() - timedelta(days=1)
+
+        def row(i: int, parent: int | None = None) -> dict[str, Any]:
+            return {
+                "article_id": article_id,
+                "author_id": author,
+                "parent_id": parent,
+                "root_id": parent,
+                "depth": 1 if parent else 0,
+                "body": f"comment {i}",
+                "body_html": f"<p>comment {i}</p>",
+                # every third comment shares its predecessor's second
+                "status": CommentStatus.WITHDRAWN if i % 97 == 0 else CommentStatus.PUBLISHED,
+                "created_at": start + timedelta(seconds=i - i % 3),
+                "version": 1,
+            }
+
+        db.session.execute(insert(Comment), [row(i) for i in range(TOP_LEVEL)])
+        parents = db.session.scalars(
+            select(Comment.id)
+            .where(Comment.article_id == article_id, Comment.status == CommentStatus.PUBLISHED)
+            .limit(200)
+        ).all()
+        db.session.execute(insert(Comment), [row(TOP_LEVEL + k, p) for k, p in enumerate(parents)])
+        db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+    return article
+
+
+def _top_level_page(app: Flask, key: str, sort: str) -> tuple[list[int], str, Any]:
+    """Read page 1 as the API does; return its top-level ids and the statement (with its
+    parameters) that selected them."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        captured.append((statement, parameters))
+
+    with app.test_request_context():
+        article = services.get_article(key)
+        event.listen(db.engine, "before_cursor_execute", capture)
+        try:
+            page = services.read_thread(article, None, 1, PER_PAGE, sort)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", capture)
+    ids = [c["id"] for c in page["comments"]]
+    (statement, params) = [
+        (s, p) for s, p in captured if "LIMIT" in s and "parent_id IS NULL" in s
+    ][0]
+    return ids, statement, params
+
+
+def _plan(app: Flask, statement: str, params: Any) -> list[str]:
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            if db.engine.dialect.name == "postgresql":
+                cur.execute("EXPLAIN " + statement, params)
+                return [r[0] for r in cur.fetchall()]
+            cur.execute("EXPLAIN QUERY PLAN " + statement, params)
+            return [r[-1] for r in cur.fetchall()]
+        finally:
+            raw.close()
+
+
+@pytest.mark.parametrize("sort", ["oldest", "newest"])
+def test_a_thread_page_reads_its_index_in_order_and_sorts_nothing(
+    app: Flask, big_thread: str, sort: str
+) -> None:
+    ids, statement, params = _top_level_page(app, big_thread, sort)
+
+    with app.app_context():
+        order = (
+            (Comment.created_at, Comment.id)
+            if sort == "oldest"
+            else (Comment.created_at.desc(), Comment.id.desc())
+        )
+        expected = db.session.scalars(
+            select(Comment.id)
+            .where(
+                Comment.parent_id.is_(None),
+                Comment.status == CommentStatus.PUBLISHED,
+            )
+            .order_by(*order)
+            .limit(PER_PAGE)
+        ).all()
+    # the page a reader sees: the first 50 visible top-level comments, ties broken by id
+    assert ids == expected
+
+    plan = _plan(app, statement, params)
+    text_of_plan = "\n".join(plan)
+    assert "ix_comments_article_top_created" in text_of_plan, text_of_plan
+    if _dialect(app) == "postgresql":
+        assert not any("Sort" in line for line in plan), text_of_plan
+        assert plan[0].lstrip().startswith("Limit"), text_of_plan
+    else:
+        assert not any("TEMP B-TREE" in line for line in plan), text_of_plan
+
+
+def _dialect(app: Flask) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
