@@ -754,6 +754,79 @@ def test_queue_count_stops_at_the_cap(
     page = moderator.client.get("/moderation/queue/pending").get_data(as_text=True)
     assert "3+ items waiting." in page
 
+
+def test_a_queue_page_carries_its_count_and_asks_for_reports_only_where_there_are_some(
+    app, reader: Api, moderator: Api, make_user, article: str
+) -> None:
+    """The page's select brings the (capped) count and each item's number of open reports:
+    no separate count, and the reports query runs only for items that have open reports (on
+    PostgreSQL each statement is a round trip). What the moderator sees is unchanged."""
+    from sqlalchemy import event
+
+    from moderation.models import HouseRule, Report, ReportOutcome
+
+    _premoderate(moderator, reader.user["id"])
+    held = [post(reader, article)["id"] for _ in range(3)]
+    other = make_user("Witness")
+    with app.app_context():
+        rule = db.session.scalar(db.select(HouseRule.id).where(HouseRule.code == "civil"))
+        # An open report on the second (a comment reported, then edited and held) and an
+        # old, settled one on the third.
+        db.session.add(Report(comment_id=held[1], reporter_id=other, rule_id=rule, note="rude"))
+        db.session.add(
+            Report(comment_id=held[2], reporter_id=other, rule_id=rule,
+                   outcome=ReportOutcome.REJECTED, resolved_at=utcnow())
+        )  # fmt: skip
+        db.session.commit()
+
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, *args) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEP")):
+            statements.append(statement)
+
+    def page(query: str = "") -> dict:
+        statements.clear()
+        response = moderator.get("/moderation/queue?kind=pending" + query)
+        assert response.status_code == 200
+        return response.get_json()
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        shown = page()
+        # the moderator, the page (with its count and report counts), the author's counts by
+        # status, recent decisions and sanctions (premoderation is one), the one item's reports
+        assert len(statements) == 6, statements
+        assert sum(s.lstrip().startswith("SELECT reports.") for s in statements) == 1
+        past_the_end = page("&page=9")
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+    assert [i["comment"]["id"] for i in shown["items"]] == held
+    assert [i["report_count"] for i in shown["items"]] == [0, 1, 0]
+    [report] = shown["items"][1]["reports"]
+    assert report == {**report, "rule": "civil", "note": "rude", "outcome": "open",
+                      "reporter": {"id": other, "display_name": "Witness"}}  # fmt: skip
+    assert (shown["total"], shown["total_capped"]) == (3, False)
+    # a page past the end has no rows to carry the count: it is asked for on its own
+    assert past_the_end["items"] == [] and past_the_end["total"] == 3
+
+    with app.app_context():
+        db.session.execute(
+            db.update(Report).values(outcome=ReportOutcome.REJECTED, resolved_at=utcnow())
+        )
+        db.session.commit()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        settled = page()
+        assert len(statements) == 5, statements  # no item has an open report: no reports query
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert [i["report_count"] for i in settled["items"]] == [0, 0, 0]
+
+
 def test_history_filters_by_article_rule_and_author(
     reader: Api, signed_in, moderator: Api, editor: Api, article: str
 ) -> None:
