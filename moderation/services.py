@@ -456,15 +456,16 @@ def _conflict(comment: Comment, message: str) -> ParleyError:
     )
 
 
-def open_report_count(comment_id: int) -> int:
-    return (
-        db.session.scalar(
-            select(func.count(Report.id)).where(
-                Report.comment_id == comment_id, Report.outcome == ReportOutcome.OPEN
-            )
-        )
-        or 0
+def _open_reports_of(comment_id: Any) -> Any:
+    """The count of a comment's open reports, for a comment id or a correlated column.
+    count(*): the (outcome, comment_id) index answers it alone, without the table's rows."""
+    return select(func.count()).select_from(Report).where(
+        Report.comment_id == comment_id, Report.outcome == ReportOutcome.OPEN
     )
+
+
+def open_report_count(comment_id: int) -> int:
+    return db.session.scalar(_open_reports_of(comment_id)) or 0
 
 
 _REPORTS = Report.__table__
@@ -1063,14 +1064,8 @@ def _queue(kind: str, filters: list[Any]) -> tuple[Any, Any]:
             or_(comments.held_reason.is_(None), comments.held_reason != "reports"),
             *filters,
         ]
-        open_reports = (
-            select(func.count())
-            .where(_REPORTS.c.outcome == ReportOutcome.OPEN, _REPORTS.c.comment_id == comments.id)
-            .scalar_subquery()
-        )
-        page = select(*_ITEM_COLUMNS, open_reports.label("open_reports")).select_from(
-            _WITH_ARTICLE_AND_AUTHOR
-        )
+        open_reports = _open_reports_of(comments.id).scalar_subquery().label("open_reports")
+        page = select(*_ITEM_COLUMNS, open_reports).select_from(_WITH_ARTICLE_AND_AUTHOR)
         count = select(comments.id)
         order = [comments.created_at, comments.id]
     elif kind == "reported":
@@ -1180,8 +1175,8 @@ def queue(
 
 
 def queue_items(rows: list[Any]) -> list[dict[str, Any]]:
-    """Queue items for a page of comments (rows of _ITEM_COLUMNS), with everything a
-    moderator needs to decide.
+    """Queue items for a page of comments (rows of _ITEM_COLUMNS and ``open_reports``, as
+    _queue() selects them), with everything a moderator needs to decide.
 
     Reports and parents are fetched for the whole page at once, and each author's record
     once however many of their comments are on the page.
@@ -1190,8 +1185,8 @@ def queue_items(rows: list[Any]) -> list[dict[str, Any]]:
 
     ids = [row.id for row in rows]
     reports: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    # Rows that say how many open reports their comment has spare asking about the rest.
-    reported = [row.id for row in rows if getattr(row, "open_reports", 1)]
+    # Each row says how many open reports its comment has: ask only about those with some.
+    reported = [row.id for row in rows if row.open_reports]
     if reported:
         for r in db.session.execute(_OPEN_REPORTS_OF, {"ids": reported}):
             report = report_json(r, r.rule_code, r.rule_title)
