@@ -46,9 +46,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # can't go away like that.
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    # Checked wherever it is set: a bad value stops a SQLite app too.
+    prepare = _prepare_threshold(app.config["DATABASE_PREPARE_THRESHOLD"])
     if postgres:
         # BEGIN is sent before a transaction's first write (_postgres_begin_before_first_write).
         options.setdefault("isolation_level", "AUTOCOMMIT")
+        options["connect_args"] = {"prepare_threshold": prepare, **options.get("connect_args", {})}
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     from .validation import BoundedIntConverter
@@ -87,6 +90,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     fastread.init_app(app)
     return app
+
+
+def _prepare_threshold(value: Any) -> int | None:
+    """DATABASE_PREPARE_THRESHOLD as psycopg takes it: a count of runs, or None for never.
+    Anything else stops the app at start, not at its first query."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise RuntimeError(
+        "DATABASE_PREPARE_THRESHOLD must be a whole number of runs (0 or more), or null for "
+        f"never; got {value!r}."
+    )
 
 
 def _busy_timeout_ms() -> int:

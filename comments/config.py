@@ -18,6 +18,10 @@ DEFAULTS: dict[str, Any] = {
     # A pooled PostgreSQL connection idle this long is tested (SELECT 1) before it is used;
     # one used since is not (a ping on every checkout was a round trip on every request).
     "DATABASE_PING_AFTER_IDLE_S": 10.0,
+    # PostgreSQL: psycopg prepares a statement on the server once a connection has run it
+    # this many times (psycopg's own default, 5); None: never. Behind PgBouncer in transaction
+    # pooling mode, None unless PgBouncer is 1.21 or newer with max_prepared_statements set.
+    "DATABASE_PREPARE_THRESHOLD": 5,
     # Request bodies larger than this are refused with 413 before they are read.
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "COMMENT_MAX_LENGTH": 5000,

@@ -219,7 +219,11 @@ class FastThreadReads:
         self._created_at = column.type.dialect_impl(dialect).result_processor(dialect, None)
         # SQLite's pooled connections cost nothing to check out (no ping on SQLite).
         self._dedicated = dialect.name == "postgresql"
-        self._connect_args = dialect.create_connect_args(engine.url)
+        # The engine's own connect_args too (the URL alone drops them): the same
+        # prepare_threshold as the pool's connections, for PgBouncer's sake among others.
+        args, kwargs = dialect.create_connect_args(engine.url)
+        extra = self.app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}).get("connect_args", {})
+        self._connect_args = (args, {**kwargs, **extra})
         self._engine = engine
 
     # ------------------------------------------------------------------- a miss

@@ -316,3 +316,45 @@ def test_a_rollback_still_undoes_every_kind_of_write(postgres: Flask, article: s
             db.session.execute(text("SELECT 1 / 0"))
         db.session.rollback()
     assert title() == before
+
+
+def _fast_path_prepared(app: Flask) -> set[str]:
+    """What the fast read path's own connection (this thread's) has prepared on the server."""
+    fast = app.extensions["parley.fast_reads"]
+    rows = fast._local.connection.execute("SELECT statement FROM pg_prepared_statements")
+    return {statement for (statement,) in rows}
+
+
+@pytest.mark.parametrize(
+    "prepares",
+    [
+        pytest.param(True, id="psycopg-default"),
+        pytest.param(False, id="never", marks=pytest.mark.config(DATABASE_PREPARE_THRESHOLD=None)),
+    ],
+)
+def test_prepared_statements_follow_the_setting_on_every_connection(
+    postgres: Flask, signed_in, article: str, prepares: bool
+) -> None:
+    """DATABASE_PREPARE_THRESHOLD reaches the pool's connections and the fast read path's
+    own: with None (PgBouncer in transaction mode before 1.21) neither prepares anything."""
+    moderator = signed_in("Moderator", Role.MODERATOR)
+    anonymous = postgres.test_client()
+    for _ in range(7):  # psycopg's default prepares a statement on its sixth run
+        assert moderator.get("/moderation/queue?kind=pending").status_code == 200
+        assert anonymous.get(f"/api/v1/articles/{article}/comments").status_code == 200
+    pool = [s for s in _prepared(postgres) if "FROM comments" in s]
+    fast = [s for s in _fast_path_prepared(postgres) if "FROM articles" in s]
+    assert bool(pool) is prepares
+    assert bool(fast) is prepares
+
+
+@pytest.mark.parametrize("bad", ["five", -1, 2.5, True])
+def test_a_prepare_threshold_that_is_not_a_count_stops_the_app_at_start(
+    database_url: str, tmp_path: Path, bad: object
+) -> None:
+    from comments import create_app
+    from tests.conftest import base_config
+
+    config = {**base_config(database_url, tmp_path), "DATABASE_PREPARE_THRESHOLD": bad}
+    with pytest.raises(RuntimeError, match="DATABASE_PREPARE_THRESHOLD must be a whole number"):
+        create_app(config)
