@@ -121,46 +121,46 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={timeout}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-    # We issue BEGIN ourselves (see _sqlite_begin); pysqlite's implicit transactions would
-    # start writes as readers and fail with "database is locked" when upgrading.
+    # Autocommit at the driver: we issue BEGIN IMMEDIATE ourselves, before a transaction's
+    # first write (see _sqlite_take_write_lock); pysqlite's implicit transactions would start
+    # writes as readers and fail with "database is locked" when upgrading.
     dbapi_connection.isolation_level = None
 
 
 # SQLite allows one writer at a time, and a writer that waits sleeps in growing steps (up to
-# 100 ms), so the write lock must be held as briefly as possible. Every transaction starts
-# deferred (reads never block); just before its first write, a transaction that has only read
-# is committed and a new one begun with BEGIN IMMEDIATE, which waits for the lock up front
-# rather than failing to upgrade a read lock ("database is locked"). The lock is then held
-# only from the first write to the commit: a post's sanitising and scoring happen before it.
-# Reads before that point see a slightly older snapshot, as under PostgreSQL's READ
-# COMMITTED; state changes are conditional UPDATEs, so nothing is decided on stale data.
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER")
-
-
-@event.listens_for(Engine, "begin")
-def _sqlite_begin(conn: Any) -> None:
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN")
-        conn.info["parley_read_only_txn"] = True
+# 100 ms), so the write lock must be held as briefly as possible. As on PostgreSQL (below),
+# a transaction's reads run on their own, each SELECT its own snapshot, so a request that
+# only reads sends no BEGIN and no COMMIT; just before the first statement that is not a
+# read, BEGIN IMMEDIATE opens the transaction, waiting for the lock up front rather than
+# failing to upgrade a read lock ("database is locked"). The lock is then held only from
+# the first write to the commit: a post's sanitising and scoring happen before it. Reads
+# before that point each see the latest commit, as under PostgreSQL's READ COMMITTED; state
+# changes are conditional UPDATEs, so nothing is decided on stale data. Anything but a
+# plain read opens the transaction (a WITH, which may write, and SAVEPOINT among them), so
+# nothing is ever committed on its own by accident.
+_READS = ("SELECT", "PRAGMA", "EXPLAIN")
 
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _sqlite_take_write_lock(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
-    if not conn.info.get("parley_read_only_txn"):
+    driver = getattr(cursor, "connection", None)
+    if type(driver).__module__ != "sqlite3" or driver.in_transaction:
         return
-    if statement.lstrip()[:9].upper().startswith(_WRITES):
-        conn.info["parley_read_only_txn"] = False
-        cursor.execute("COMMIT")
-        # Queue behind this file's other writers, woken when the last one is done (see
-        # writegate.py), rather than in SQLite's growing sleeps.
-        # (A connection that wrote before without going back to the pool still holds it.)
-        gate = writegate.gate_for(conn.engine.url.database)
-        held = conn.info.get("parley_write_gate") is not None
-        if gate is not None and not held and gate.acquire(_busy_timeout_ms() / 1000):
-            conn.info["parley_write_gate"] = gate
-        cursor.execute("BEGIN IMMEDIATE")
+    if statement.lstrip()[:7].upper().startswith(_READS):
+        return
+    options = context.execution_options if context is not None else {}
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # asked to run outside a transaction (VACUUM)
+    # Queue behind this file's other writers, woken when the last one is done (see
+    # writegate.py), rather than in SQLite's growing sleeps.
+    # (A connection that wrote before without going back to the pool still holds it.)
+    gate = writegate.gate_for(conn.engine.url.database)
+    held = conn.info.get("parley_write_gate") is not None
+    if gate is not None and not held and gate.acquire(_busy_timeout_ms() / 1000):
+        conn.info["parley_write_gate"] = gate
+    cursor.execute("BEGIN IMMEDIATE")
 
 
 # PostgreSQL: BEGIN goes out just before a transaction's first write, not before its first
