@@ -91,7 +91,13 @@ def is_postgres(db: str) -> bool:
 
 
 def measure(
-    db: str, posts: int, email: str, under_callgrind: bool, stubs: list[str], kind: str = "post"
+    db: str,
+    posts: int,
+    email: str,
+    under_callgrind: bool,
+    stubs: list[str],
+    kind: str = "post",
+    base: int | None = None,
 ) -> dict[str, float]:
     """CPU ms per request over batches; ``kind`` post, queue (the moderator's pending-queue
     first page) or decide (approving a held comment)."""
@@ -124,7 +130,8 @@ def measure(
     token = signin.get_json()["csrf_token"]
     cookie = "; ".join(f"{c.key}={c.value}" for c in client._cookies.values())
     words = list(POST_WORDS)
-    base = int(time.time() * 1000) % 10**9
+    if base is None:
+        base = int(time.time() * 1000) % 10**9
     if kind == "decide":
         from http_bench import pick_ids
 
@@ -233,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="the moderator's pending-queue first page instead of a post")  # fmt: skip
     p.add_argument("--decide", action="store_true",
                    help="a moderator approving a held comment instead of a post")  # fmt: skip
+    p.add_argument("--base", type=int, default=None,
+                   help="number the posts from this (the same words every run: for comparing two "
+                        "versions on a copied SQLite file; default from the clock, so posts never "
+                        "repeat an earlier run's on PostgreSQL)")  # fmt: skip
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.queue and args.decide:
@@ -249,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     if not pg and not os.path.exists(args.db):
         raise SystemExit(f"no seeded database at {args.db}: run bench/seed.py or http_bench.py")
     if args._child:  # in valgrind, on the parent's scratch copy (or the PostgreSQL database)
-        measure(args.db, args.posts, args.email, True, args.stub, kind)
+        measure(args.db, args.posts, args.email, True, args.stub, kind, args.base)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         # A SQLite file is copied so runs start alike; on PostgreSQL the posts land on the
@@ -266,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                    f"--callgrind-out-file={out}", sys.executable, __file__, "--_child",
                    "--callgrind", "--db", db, "--posts", str(args.posts),
                    "--email", args.email, *(f"--stub={x}" for x in args.stub),
+                   *([f"--base={args.base}"] if args.base is not None else []),
                    *([f"--{kind}"] if kind != "post" else [])]  # fmt: skip
             subprocess.run(cmd, check=True, capture_output=True)
             totals = next(ln for ln in out.read_text().splitlines() if ln.startswith("totals:"))
@@ -274,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{per_post / 1e6:.2f}M instructions per {what} ({args.posts} requests, "
                   f"callgrind{stubbed})")  # fmt: skip
             return 0
-        result = measure(db, args.posts, args.email, False, args.stub, kind)
+        result = measure(db, args.posts, args.email, False, args.stub, kind, args.base)
     held = "" if kind != "post" else f", {result['held']} held"
     others = result["others_ms"]
     rest = "" if others is None else f"; other processes (the database server) {others:.2f} ms"
