@@ -230,6 +230,15 @@ _NUMERIC_WORD_RE = re.compile(
     r"^\d+(?:st|nd|rd|th|s|am|pm|k|m|p|x|kg|km|mph|gb|mb|ft|yo|mins?|hrs?)$"
 )
 _REPEAT_RE = re.compile(r"([^\W\d_])\1{2,}")
+
+
+def _squeeze_repeats(word: str) -> str:
+    """A letter three or more times in a row, twice: "soooo" -> "soo". The search first: a
+    sub with a template enters the re module's Python code on every call, found or not,
+    and most words have no such run."""
+    return _REPEAT_RE.sub(r"\1\1", word) if _REPEAT_RE.search(word) else word
+
+
 _PIECE_RE = re.compile(r"[^.\-_'’*]+")
 _URL_PIECE_RE = re.compile(r"[a-z]{2,}")
 
@@ -306,7 +315,7 @@ def _chunk_tokens(chunk: str) -> _ChunkTokens:
         c0 = mm.end()
         chunk = chunk[c0:]
     if chunk.isalpha():  # fast path: a plain word
-        word = _REPEAT_RE.sub(r"\1\1", chunk) if len(chunk) > 2 else chunk
+        word = _squeeze_repeats(chunk) if len(chunk) > 2 else chunk
         out.append((word, c0, c0 + len(chunk), False))
         return tuple(out)
     for cm in _CORE_RE.finditer(chunk):
@@ -340,7 +349,7 @@ def _chunk_tokens(chunk: str) -> _ChunkTokens:
                 pieces = [("".join(p[0] for p in pieces), pieces[0][1], pieces[-1][2])]
         for word, pa, pb in pieces:
             if len(word) > 2:
-                word = _REPEAT_RE.sub(r"\1\1", word)
+                word = _squeeze_repeats(word)
             out.append((word, base + pa, base + pb, False))
     return tuple(out)
 
