@@ -3,14 +3,16 @@ last one is done: across threads, across processes, never forever, and never lef
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from comments.extensions import db
 from comments.writegate import WriteGate, gate_for
@@ -111,3 +113,87 @@ def test_several_writes_on_one_connection_take_the_gate_once(app) -> None:
                 connection.commit()
             assert gate._depth == 1
     assert gate._owner is None and gate._depth == 0
+
+
+@contextlib.contextmanager
+def _sqlite_statements(app) -> Iterator[list[str]]:
+    """Every statement SQLite itself runs on the app's pooled connections meanwhile (the
+    driver's BEGIN, COMMIT and ROLLBACK included)."""
+    statements: list[str] = []
+
+    def trace(dbapi_connection, record, proxy) -> None:
+        dbapi_connection.set_trace_callback(statements.append)
+
+    def untrace(dbapi_connection, record) -> None:
+        dbapi_connection.set_trace_callback(None)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "checkout", trace)
+    event.listen(engine, "checkin", untrace)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "checkout", trace)
+        event.remove(engine, "checkin", untrace)
+
+
+def _kinds(statements: list[str]) -> list[str]:
+    def kind(statement: str) -> str:
+        word = statement.lstrip().split(None, 1)[0].upper()
+        if word in ("BEGIN", "COMMIT", "ROLLBACK"):
+            return statement.strip().upper()
+        return "read" if word in ("SELECT", "PRAGMA") else "write"
+
+    return [kind(s) for s in statements]
+
+
+def test_a_request_that_only_reads_opens_no_transaction(app, reader: Api, article: str):
+    """Each SELECT runs on its own, as on PostgreSQL: no BEGIN, no COMMIT, no read lock held
+    from one statement to the next. (Signed in, so the read goes through Flask.)"""
+    _sqlite_only(app)
+    assert reader.comment(article, "Something to read back.").status_code == 201
+    with _sqlite_statements(app) as statements:
+        thread = reader.get(f"/articles/{article}/comments?per_page=10")
+    assert thread.status_code == 200
+    assert [c["body_html"] for c in thread.get_json()["comments"]] == [
+        "<p>Something to read back.</p>"
+    ]
+    kinds = _kinds(statements)
+    assert "read" in kinds
+    assert set(kinds) == {"read"}, kinds
+
+
+def test_a_post_begins_immediate_just_before_its_first_write_and_commits_once(
+    app, reader: Api, article: str
+):
+    _sqlite_only(app)
+    with _sqlite_statements(app) as statements:
+        posted = reader.comment(article, "Reads first, then one short write transaction.")
+    assert posted.status_code == 201
+    kinds = _kinds(statements)
+    first_write = kinds.index("write")
+    assert kinds[: first_write - 1].count("read") >= 3  # the author, the article, recent posts
+    assert set(kinds[: first_write - 1]) == {"read"}
+    assert [k for k in kinds if k.startswith("BEGIN")] == ["BEGIN IMMEDIATE"]
+    assert kinds.index("BEGIN IMMEDIATE") == first_write - 1  # just before it, no earlier
+    assert kinds[-1] == "COMMIT" and kinds.count("COMMIT") == 1
+
+
+def test_a_with_statement_is_inside_the_transaction_and_rolls_back(app, article: str):
+    """Only plain reads run on their own: a WITH (which may write) opens the transaction, so
+    a rollback undoes it rather than finding it already committed."""
+    _sqlite_only(app)
+    with app.app_context():
+        db.session.execute(
+            text(
+                "WITH renamed(title) AS (SELECT 'Renamed by a WITH') "
+                "UPDATE articles SET title = (SELECT title FROM renamed) WHERE key = :key"
+            ),
+            {"key": article},
+        )
+        db.session.rollback()
+        title = db.session.execute(
+            text("SELECT title FROM articles WHERE key = :key"), {"key": article}
+        ).scalar_one()
+    assert title != "Renamed by a WITH"
