@@ -22,6 +22,9 @@ from .extensions import csrf, db, migrate
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build a Parley app: config, database, sign-in, API, commands, then moderation."""
     app = Flask(__name__, instance_relative_config=True)
+    from .sessions import RememberingSessionInterface
+
+    app.session_interface = RememberingSessionInterface()
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("PARLEY")

@@ -3,6 +3,8 @@ sessions, and a ban ends them all."""
 
 from __future__ import annotations
 
+import time
+
 from comments.models import Role
 from tests.conftest import PASSWORD, Api
 
@@ -70,3 +72,67 @@ def test_ban_ends_sessions_but_user_may_sign_in_to_read_and_appeal(
         f"/decisions/{notice['decision']['id']}/appeal", {"statement": "It won't happen again."}
     )
     assert appeal.status_code == 201
+
+
+# Each worker remembers the session cookies it verified (comments/sessions.py): a cookie it
+# has seen must be refused exactly when Flask's own check would refuse it.
+
+
+def _session_cookie(client: Api) -> str:
+    cookie = client.client.get_cookie("parley_session")
+    assert cookie is not None
+    return cookie.value
+
+
+def _with_cookie(app, value: str) -> Api:
+    other = Api(app.test_client())
+    other.client.set_cookie("parley_session", value)
+    return other
+
+
+def test_a_remembered_session_cookie_still_expires(app, make_user, monkeypatch) -> None:
+    make_user("Sam")
+    laptop = Api(app.test_client())
+    assert laptop.signin("sam@example.com").status_code == 200
+    cookie = _session_cookie(laptop)
+    assert _whoami(_with_cookie(app, cookie))["display_name"] == "Sam"  # verified, remembered
+    assert _whoami(_with_cookie(app, cookie))["display_name"] == "Sam"  # from memory
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + lifetime + 60)
+    assert _whoami(_with_cookie(app, cookie)) is None
+    monkeypatch.setattr(time, "time", lambda: now + lifetime - 60)
+    assert _whoami(_with_cookie(app, cookie))["display_name"] == "Sam"  # not yet expired
+
+
+def test_a_changed_cookie_or_a_new_secret_key_refuses_a_remembered_session(app, make_user) -> None:
+    make_user("Sam")
+    laptop = Api(app.test_client())
+    assert laptop.signin("sam@example.com").status_code == 200
+    cookie = _session_cookie(laptop)
+    assert _whoami(_with_cookie(app, cookie))["display_name"] == "Sam"
+    payload, _, signature = cookie.rpartition(".")
+    forged = payload + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
+    assert _whoami(_with_cookie(app, forged)) is None
+    app.secret_key = "a rotated secret key that signed none of these"
+    assert _whoami(_with_cookie(app, cookie)) is None
+
+
+def test_what_one_request_does_to_its_session_reaches_no_other(app, make_user) -> None:
+    """A session built from a remembered cookie is that request's own: clearing and changing
+    it leaves the next request with the same cookie holding what the cookie says."""
+    make_user("Sam")
+    laptop = Api(app.test_client())
+    assert laptop.signin("sam@example.com").status_code == 200
+    cookie = _session_cookie(laptop)
+    copy = _with_cookie(app, cookie)
+    assert _whoami(copy)["display_name"] == "Sam"
+    with app.test_client() as client:
+        client.set_cookie("parley_session", cookie)
+        with client.session_transaction() as session:
+            assert session.get("_user_id")
+            session.clear()
+            session["note"] = "changed in one request"
+    again = _with_cookie(app, cookie)
+    with again.client.session_transaction() as session:
+        assert "note" not in session and session.get("_user_id")
