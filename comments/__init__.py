@@ -17,13 +17,12 @@ from sqlalchemy.pool import Pool
 from . import writegate
 from .config import DEFAULT_SECRET_KEY, DEFAULTS, database_uri
 from .extensions import csrf, db, migrate
+from .sessions import RememberingSessionInterface
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build a Parley app: config, database, sign-in, API, commands, then moderation."""
     app = Flask(__name__, instance_relative_config=True)
-    from .sessions import RememberingSessionInterface
-
     app.session_interface = RememberingSessionInterface()
     app.config.from_mapping(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)

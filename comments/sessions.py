@@ -14,19 +14,21 @@ and every request gets a new session object, so nothing a request changes reache
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature
+
+from .cache import PageCache
 
 _PLAIN = (str, int, float, bool, type(None))
 
 
 class RememberingSessionInterface(SecureCookieSessionInterface):
     def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._verified: dict[tuple[Any, ...], tuple[int, tuple[tuple[str, Any], ...]]] = {}
+        # (cookie, secret keys) -> (when it was signed, the session's items); thread-safe,
+        # for gthread workers.
+        self._verified = PageCache(size)
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         val = request.cookies.get(self.get_cookie_name(app))
@@ -40,7 +42,6 @@ class RememberingSessionInterface(SecureCookieSessionInterface):
             age = int(time.time()) - signed_at
             if 0 <= age <= max_age:
                 return self.session_class(items)
-            del self._verified[key]
             return self.session_class()  # expired (or from the future), as itsdangerous says
         serializer = self.get_signing_serializer(app)
         assert serializer is not None  # there is a secret key
@@ -49,7 +50,5 @@ class RememberingSessionInterface(SecureCookieSessionInterface):
         except BadSignature:
             return self.session_class()
         if isinstance(data, dict) and all(isinstance(v, _PLAIN) for v in data.values()):
-            if len(self._verified) >= self.size:
-                del self._verified[next(iter(self._verified))]  # the oldest
-            self._verified[key] = (int(signed.timestamp()), tuple(data.items()))
+            self._verified.put(key, (int(signed.timestamp()), tuple(data.items())))
         return self.session_class(data)

@@ -127,12 +127,10 @@ def test_what_one_request_does_to_its_session_reaches_no_other(app, make_user) -
     cookie = _session_cookie(laptop)
     copy = _with_cookie(app, cookie)
     assert _whoami(copy)["display_name"] == "Sam"
-    with app.test_client() as client:
-        client.set_cookie("parley_session", cookie)
-        with client.session_transaction() as session:
-            assert session.get("_user_id")
-            session.clear()
-            session["note"] = "changed in one request"
+    with _with_cookie(app, cookie).client.session_transaction() as session:
+        assert session.get("_user_id")
+        session.clear()
+        session["note"] = "changed in one request"
     again = _with_cookie(app, cookie)
     with again.client.session_transaction() as session:
         assert "note" not in session and session.get("_user_id")
