@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from comments.models import Role
 from tests.conftest import PASSWORD, Api
 
@@ -134,3 +136,88 @@ def test_what_one_request_does_to_its_session_reaches_no_other(app, make_user) -
     again = _with_cookie(app, cookie)
     with again.client.session_transaction() as session:
         assert "note" not in session and session.get("_user_id")
+
+
+# The same for CSRF tokens: a token a worker has verified is refused exactly when
+# Flask-WTF's own check would refuse it.
+
+
+# A write that gets past the CSRF check ends in 404: there is no such article.
+NOWHERE = "/api/v1/articles/nowhere/comments"
+
+
+def _post_as(app, cookie: str, token: str | None):
+    client = app.test_client()
+    client.set_cookie("parley_session", cookie)
+    headers = {"X-CSRFToken": token} if token is not None else {}
+    return client.post(NOWHERE, json={"body": "Hello there."}, headers=headers)
+
+
+def _signed_in(app, make_user, name: str) -> tuple[str, str]:
+    make_user(name)
+    client = Api(app.test_client())
+    response = client.signin(f"{name.lower()}@example.com")
+    assert response.status_code == 200
+    return _session_cookie(client), response.get_json()["csrf_token"]
+
+
+def _code(response) -> str:
+    return response.get_json()["error"]["code"]
+
+
+def _passes(response) -> bool:
+    """Past the CSRF check: the article's 404, not the token's 400."""
+    return response.status_code == 404 and _code(response) == "not_found"
+
+
+def test_a_remembered_csrf_token_still_belongs_to_its_own_session(app, make_user) -> None:
+    sam_cookie, sam_token = _signed_in(app, make_user, "Sam")
+    kim_cookie, kim_token = _signed_in(app, make_user, "Kim")
+    for _ in range(2):  # verified, then remembered
+        assert _passes(_post_as(app, sam_cookie, sam_token))
+        assert _passes(_post_as(app, kim_cookie, kim_token))
+    # Each token is in memory now, and still only good with the session it came from.
+    assert _code(_post_as(app, sam_cookie, kim_token)) == "csrf_failed"
+    assert _code(_post_as(app, kim_cookie, sam_token)) == "csrf_failed"
+    assert _code(_post_as(app, sam_cookie, None)) == "csrf_failed"
+    forged = sam_token[:-1] + ("A" if sam_token[-1] != "A" else "B")
+    assert _code(_post_as(app, sam_cookie, forged)) == "csrf_failed"
+    app.secret_key = "a rotated secret key that signed none of these"
+    assert _code(_post_as(app, sam_cookie, sam_token)) == "csrf_failed"
+
+
+def test_a_signed_out_session_refuses_its_remembered_csrf_token(app, make_user) -> None:
+    make_user("Sam")
+    laptop = Api(app.test_client())
+    token = laptop.signin("sam@example.com").get_json()["csrf_token"]
+    assert _passes(laptop.post("/articles/nowhere/comments", {"body": "Hello there."}))
+    assert laptop.post("/auth/signout").status_code == 204
+    # The anonymous session that follows holds a new CSRF value: the old token is refused.
+    client = laptop.client
+    client.get("/api/v1/auth/session")
+    stale = client.post("/api/v1/auth/signin", json={}, headers={"X-CSRFToken": token})
+    assert _code(stale) == "csrf_failed"
+
+
+@pytest.mark.config(WTF_CSRF_TIME_LIMIT=600)
+def test_a_remembered_csrf_token_still_expires(app, make_user, monkeypatch) -> None:
+    cookie, token = _signed_in(app, make_user, "Sam")
+    assert _passes(_post_as(app, cookie, token))
+    assert _passes(_post_as(app, cookie, token))  # from memory
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 660)
+    assert _code(_post_as(app, cookie, token)) == "csrf_failed"
+    monkeypatch.setattr(time, "time", lambda: now + 540)
+    assert _passes(_post_as(app, cookie, token))
+
+
+def test_a_form_post_sends_its_csrf_token_in_the_form(app, make_user) -> None:
+    """Pages post forms: their token comes in the body, not a header (past the check, the
+    JSON API then refuses a form with 415)."""
+    cookie, token = _signed_in(app, make_user, "Sam")
+    client = app.test_client()
+    client.set_cookie("parley_session", cookie)
+    refused = client.post(NOWHERE, data={"csrf_token": "forged", "body": "Hello there."})
+    assert _code(refused) == "csrf_failed"
+    accepted = client.post(NOWHERE, data={"csrf_token": token, "body": "Hello there."})
+    assert accepted.status_code == 415 and _code(accepted) == "unsupported_media_type"
