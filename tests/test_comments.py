@@ -461,3 +461,68 @@ def test_ids_beyond_the_database_range_are_refused_cleanly(reader: Api, article:
     assert response.status_code == 422
     assert response.get_json()["error"]["fields"]["parent_id"].startswith("Must be between")
     assert reader.get(f"/articles/{article}/comments?page={huge}").status_code == 400
+
+
+# A post reads its author and its article in one statement (comments/auth.py).
+
+
+def _selects_during(app, action) -> list[str]:
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(" ".join(statement.split()))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return statements
+
+
+def _reads_article(statement: str) -> bool:
+    return "FROM articles" in statement or "JOIN articles" in statement
+
+
+@pytest.mark.parametrize("limited", [False, True], ids=["unlimited", "rate-limited"])
+def test_a_post_reads_its_author_and_article_together(
+    app, reader: Api, article: str, limited: bool
+) -> None:
+    """Whoever asks for the signed-in user first (the rate limiter when limits are on, or
+    the view) reads the article with it: one statement, and no second read of the article."""
+    app.config["RATELIMIT_ENABLED"] = limited
+    posted: list = []
+    reads = _selects_during(
+        app, lambda: posted.append(reader.comment(article, "Read together, posted once."))
+    )
+    assert posted[0].status_code == 201
+    assert posted[0].get_json()["comment"]["body_html"] == "<p>Read together, posted once.</p>"
+    together = [s for s in reads if "FROM users" in s and "JOIN articles" in s]
+    assert len(together) == 1, reads
+    assert [s for s in reads if _reads_article(s)] == together
+
+
+def test_a_signed_in_post_to_no_such_article_is_404(reader: Api, article: str) -> None:
+    """(A closed thread's refusal, read the same way: tests/test_moderation.py.)"""
+    missing = reader.comment("no-such-story", "Where does this go?")
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    assert reader.comment(article, "This one has a home.").status_code == 201
+
+
+def test_an_ended_session_cannot_post_and_reads_no_article_for_it(
+    app, make_user, article: str
+) -> None:
+    make_user("Sam")
+    laptop, phone = Api(app.test_client()), Api(app.test_client())
+    assert laptop.signin("sam@example.com").status_code == 200
+    assert phone.signin("sam@example.com").status_code == 200
+    assert laptop.post("/auth/signout").status_code == 204  # ends the phone's session too
+    refused = phone.comment(article, "Am I still signed in?")
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "auth_required"
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Comment)) == 0
