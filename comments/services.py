@@ -127,6 +127,12 @@ _BUMP_EACH = (
     .where(_ARTICLES.c.id.in_(bindparam("article_ids", expanding=True)))
     .values(version=_ARTICLES.c.version + 1)
 )
+# One article, as a post bumps it: an expanding IN is rendered again on every execution.
+_BUMP_ONE = (
+    update(_ARTICLES)
+    .where(_ARTICLES.c.id == bindparam("article_id"))
+    .values(version=_ARTICLES.c.version + 1)
+)
 
 
 def bump_article(article_id: int) -> None:
@@ -134,7 +140,7 @@ def bump_article(article_id: int) -> None:
 
     A Core statement on the session's connection (the ORM's bulk-update path costs more
     than the update); the version is never read back from a loaded Article."""
-    db.session.connection().execute(_BUMP_EACH, {"article_ids": [article_id]})
+    db.session.connection().execute(_BUMP_ONE, {"article_id": article_id})
 
 
 _BUMPS_AT_COMMIT = "parley_bumps_at_commit"
@@ -154,7 +160,9 @@ def bump_article_at_commit(article_id: int) -> None:
 @event.listens_for(Session, "before_commit")
 def _bump_before_commit(session: Session) -> None:
     pending = session.info.pop(_BUMPS_AT_COMMIT, None)
-    if pending:
+    if pending and len(pending) == 1:
+        session.connection().execute(_BUMP_ONE, {"article_id": next(iter(pending))})
+    elif pending:
         session.connection().execute(_BUMP_EACH, {"article_ids": sorted(pending)})
 
 
@@ -447,12 +455,14 @@ def post_comment(
     return comment
 
 
-# One prebuilt UPDATE per set of columns a transition changes (there are a handful).
-_TRANSITIONS: dict[frozenset[str], Any] = {}
+# One prebuilt UPDATE per set of columns a transition changes and the statuses it starts
+# from (there are a handful); the statuses are bound one by one, not as an expanding IN,
+# which is rendered again on every execution.
+_TRANSITIONS: dict[tuple[frozenset[str], tuple[CommentStatus, ...]], Any] = {}
 
 
-def _transition_statement(columns: frozenset[str]) -> Any:
-    statement = _TRANSITIONS.get(columns)
+def _transition_statement(columns: frozenset[str], from_statuses: tuple[CommentStatus, ...]) -> Any:
+    statement = _TRANSITIONS.get((columns, from_statuses))
     if statement is None:
         c = _COMMENTS.c
         statement = (
@@ -460,14 +470,14 @@ def _transition_statement(columns: frozenset[str]) -> Any:
             .where(
                 c.id == bindparam("t_id"),
                 c.version == bindparam("t_version"),
-                c.status.in_(bindparam("t_from", expanding=True)),
+                or_(*(c.status == status for status in from_statuses)),
             )
             .values(
                 version=c.version + 1,
                 **{k: bindparam(f"v_{k}", type_=c[k].type) for k in sorted(columns)},
             )
         )
-        _TRANSITIONS[columns] = statement
+        _TRANSITIONS[(columns, from_statuses)] = statement
     return statement
 
 
@@ -485,8 +495,9 @@ def transition(comment: Comment, from_statuses: tuple[CommentStatus, ...], **val
     session = db.session
     session.flush()  # what the ORM's own UPDATE path would autoflush first
     params = {f"v_{k}": v for k, v in values.items()}
-    params.update(t_id=comment.id, t_version=comment.version, t_from=list(from_statuses))
-    result = session.connection().execute(_transition_statement(frozenset(values)), params)
+    params.update(t_id=comment.id, t_version=comment.version)
+    statement = _transition_statement(frozenset(values), tuple(from_statuses))
+    result = session.connection().execute(statement, params)
     if result.rowcount != 1:
         session.expire(comment)
         return False
