@@ -869,7 +869,7 @@ def check_plans(url: str) -> dict[str, Any]:
             pending.id,
             published.id,
         )
-        hot_id, live_id = hot.id, live.id
+        hot_id, live_key = hot.id, live.key
 
         event.listen(engine, "before_cursor_execute", capture)
         try:
@@ -898,15 +898,21 @@ def check_plans(url: str) -> dict[str, Any]:
                     db.session.get(type(hot), hot_id), None, 1, PER_PAGE, "oldest"
                 ),
             )
-            op(
-                "post_comment",
-                lambda: services.post_comment(
-                    db.session.get(type(live), live_id),
-                    db.session.get(User, reader_id),
+
+            def post() -> None:
+                # As the posting endpoint does: the author, the article and the author's
+                # recent posts in one read (services.read_poster), then the post.
+                author = services.read_poster(reader_id, live_key)
+                article, recent = services.posting_context(author, live_key)
+                services.post_comment(
+                    article,
+                    author,
                     "A <b>plan</b> check with https://example.org/x and some words.",
                     None,
-                ),
-            )
+                    recent=recent,
+                )
+
+            op("post_comment", post)
             op(
                 "report_comment",
                 lambda: mod.report_comment(

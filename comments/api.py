@@ -194,8 +194,10 @@ def post_comment(key: str):
     """Post a comment or a reply: 201 when published, 202 when held for review."""
     user = signed_in()
     data = read_json(NEW_COMMENT)
-    article = auth.article_read_with_user(key) or services.get_article(key)
-    comment = services.post_comment(article, user, data["body"], data.get("parent_id"), commit=True)
+    article, recent = services.posting_context(user, key)
+    comment = services.post_comment(
+        article, user, data["body"], data.get("parent_id"), commit=True, recent=recent
+    )
     status = 201 if comment.status.value == "published" else 202
     return jsonify(comment=services.comment_json(comment, user)), status
 

@@ -10,13 +10,14 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, request, session
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import bindparam, select, update
 
 from .errors import ParleyError
 from .extensions import db, login_manager
-from .models import Article, Role, User
+from .models import Role, User
+from .services import read_poster
 
 _HASHERS: dict[str, tuple[PasswordHasher, str]] = {}
 
@@ -214,24 +215,11 @@ def require_role(role: Role) -> Callable[[F], F]:
 # Session.get building one on each request's empty identity map.
 _USER_BY_ID = select(User).where(User.id == bindparam("id"))
 
-# Posting a comment loads its author and its article before anything else: both in one
-# statement (a statement costs ~100 us in SQLAlchemy, and on PostgreSQL a round trip). The
-# user is loaded by whatever asks first (the rate limiter, the view), so it is done here.
-# The outer join keeps the user when there is no such article. Endpoint -> the view
+# Posting a comment reads its author, its article and the author's recent posts in one
+# statement (services.read_poster). The user is loaded by whatever asks first (the rate
+# limiter when limits are on, or the view), so it is done here. Endpoint -> the view
 # argument that holds the article's key.
-ARTICLE_WITH_USER = {"api.post_comment": "key"}
-_USER_AND_ARTICLE = (
-    select(User, Article)
-    .outerjoin(Article, Article.key == bindparam("key"))
-    .where(User.id == bindparam("id"))
-)
-
-
-def article_read_with_user(key: str) -> Article | None:
-    """The article with this key if it was read with the signed-in user in this request
-    (see ARTICLE_WITH_USER); None if it was not, or there is no such article."""
-    found = g.get("parley_article_with_user")
-    return found[1] if found is not None and found[0] == key else None
+POSTING = {"api.post_comment": "key"}
 
 
 def init_app(app: Flask) -> None:
@@ -244,17 +232,14 @@ def init_app(app: Flask) -> None:
         user_id, _, version = token.partition(":")
         if not user_id.isdigit() or not version.isdigit():
             return None
-        arg = ARTICLE_WITH_USER.get(request.endpoint or "")
+        arg = POSTING.get(request.endpoint or "")
         key = request.view_args.get(arg) if arg and request.view_args else None
         if isinstance(key, str):
-            row = db.session.execute(_USER_AND_ARTICLE, {"id": int(user_id), "key": key}).first()
-            user, article = row if row is not None else (None, None)
+            user = read_poster(int(user_id), key)
         else:
             user = db.session.scalar(_USER_BY_ID, {"id": int(user_id)})
         if user is None or user.session_version != int(version):
             return None
-        if isinstance(key, str):
-            g.parley_article_with_user = (key, article)
         return user
 
     @login_manager.unauthorized_handler

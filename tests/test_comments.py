@@ -463,7 +463,8 @@ def test_ids_beyond_the_database_range_are_refused_cleanly(reader: Api, article:
     assert reader.get(f"/articles/{article}/comments?page={huge}").status_code == 400
 
 
-# A post reads its author and its article in one statement (comments/auth.py).
+# A post reads its author, its article and the author's recent posts (for the repeat
+# check) in one statement (comments/services.py, read_poster).
 
 
 def _selects_during(app, action) -> list[str]:
@@ -494,8 +495,11 @@ def test_a_post_reads_its_author_and_article_together(
     app, reader: Api, article: str, limited: bool
 ) -> None:
     """Whoever asks for the signed-in user first (the rate limiter when limits are on, or
-    the view) reads the article with it: one statement, and no second read of the article."""
+    the view) reads the article and the recent posts with it: one statement, and neither
+    is read again."""
     app.config["RATELIMIT_ENABLED"] = limited
+    first = "The bus station needs a better roof before winter comes."
+    assert reader.comment(article, first).status_code == 201
     posted: list = []
     reads = _selects_during(
         app, lambda: posted.append(reader.comment(article, "Read together, posted once."))
@@ -504,7 +508,10 @@ def test_a_post_reads_its_author_and_article_together(
     assert posted[0].get_json()["comment"]["body_html"] == "<p>Read together, posted once.</p>"
     together = [s for s in reads if "FROM users" in s and "JOIN articles" in s]
     assert len(together) == 1, reads
-    assert [s for s in reads if _reads_article(s)] == together
+    assert [s for s in reads if _reads_article(s) or "comments.body" in s] == together
+    # The recent posts it read still refuse a repeat of the first.
+    again = reader.comment(article, first.upper() + "!!")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "duplicate_comment"
 
 
 def test_a_signed_in_post_to_no_such_article_is_404(reader: Api, article: str) -> None:
