@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -406,6 +406,27 @@ def read_poster(user_id: int, key: str) -> User | None:
         bodies = json.loads(bodies)
     g.setdefault(_POSTER_KEY, {})[(user_id, key)] = (article, list(bodies or ()))
     return user
+
+
+_USER_AND_COMMENT = (
+    select(User, Comment)
+    .outerjoin(Comment, Comment.id == bindparam("comment_id"))
+    .where(User.id == bindparam("id"))
+    # A comment always has its article, but under the outer join an inner join to it
+    # would drop the user's row when there is no such comment.
+    .options(joinedload(Comment.article, innerjoin=False))
+)
+
+
+def read_user_with_comment(user_id: int, comment_id: int) -> User | None:
+    """The user with this id, read with the comment a request is about: the comment is in
+    the session's identity map from then on, where get_comment finds it without a read.
+    (The identity map holds its objects weakly: the request keeps this one.)"""
+    row = db.session.execute(_USER_AND_COMMENT, {"id": user_id, "comment_id": comment_id}).first()
+    if row is None:
+        return None
+    g.parley_comment_read_with_user = row[1]
+    return row[0]
 
 
 def posting_context(author: User, key: str) -> tuple[Article, list[str] | None]:

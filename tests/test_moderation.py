@@ -3,6 +3,7 @@ sanctions, closed threads, notices, appeals and the audit log."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 
@@ -853,3 +854,84 @@ def test_history_filters_by_article_rule_and_author(
     assert ids(f"article={article}") == {a["id"], c["id"]}
     assert ids("rule=spam") == {b["id"], c["id"]}
     assert ids(f"author={other.user['id']}&rule=spam&article=other") == {b["id"]}
+
+
+# A decision and a report read their comment with the signed-in user (comments/auth.py,
+# WITH_USER): one statement, and the view finds the comment without reading it again.
+
+
+def _selects_during(app, action) -> list[str]:
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(" ".join(statement.split()))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return statements
+
+
+def _loads_by_id(statements: list[str]) -> list[str]:
+    """Reads of a comment by its id alone (what get_comment would send), and reads of a
+    user with a comment."""
+    return [
+        s
+        for s in statements
+        if re.search(r"FROM comments\b.* WHERE comments\.id = \S+$", s)
+        or ("FROM users" in s and "JOIN comments" in s)
+    ]
+
+
+def test_a_decision_reads_its_comment_with_the_moderator(
+    app, reader: Api, moderator: Api, article: str
+) -> None:
+    comment = post(reader, article)
+    answers: list = []
+    reads = _selects_during(
+        app,
+        lambda: answers.append(
+            moderator.post(
+                f"/moderation/comments/{comment['id']}/decision",
+                {"action": "withdraw", "rule": "civil"},
+            )
+        ),
+    )
+    assert answers[0].status_code == 200, answers[0].get_json()
+    assert answers[0].get_json()["decision"]["action"] == "withdraw"
+    [read] = _loads_by_id(reads)
+    assert "FROM users" in read and "JOIN comments" in read
+    assert reader.get(f"/comments/{comment['id']}").get_json()["comment"]["status"] == "withdrawn"
+    missing = moderator.post("/moderation/comments/999999/decision", {"action": "approve"})
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
+    # A reader is refused before anything is decided, whatever was read with them.
+    refused = reader.post(f"/moderation/comments/{comment['id']}/decision", {"action": "approve"})
+    assert refused.status_code == 403
+    assert reader.get(f"/comments/{comment['id']}").get_json()["comment"]["status"] == "withdrawn"
+
+
+def test_a_report_reads_its_comment_with_the_reporter(
+    app, reader: Api, signed_in, article: str
+) -> None:
+    comment = post(reader, article)
+    witness = signed_in("Witness")
+    answers: list = []
+    reads = _selects_during(
+        app,
+        lambda: answers.append(
+            witness.post(f"/comments/{comment['id']}/reports", {"rule": "civil"})
+        ),
+    )
+    assert answers[0].status_code == 201, answers[0].get_json()
+    assert answers[0].get_json()["report"]["rule"] == "civil"
+    [read] = _loads_by_id(reads)
+    assert "FROM users" in read and "JOIN comments" in read
+    missing = witness.post("/comments/999999/reports", {"rule": "civil"})
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
