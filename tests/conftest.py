@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from comments import create_app
 from comments.extensions import db
@@ -234,3 +234,21 @@ def article(app: Flask) -> str:
 def get_user(app: Flask, user_id: int) -> User:
     with app.app_context():
         return db.session.get(User, user_id)
+
+
+def selects_during(app: Flask, action: Any) -> list[str]:
+    """Every SELECT the app's engine sends while ``action()`` runs, whitespace folded."""
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(" ".join(statement.split()))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return statements

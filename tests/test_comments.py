@@ -9,7 +9,7 @@ import pytest
 from comments.extensions import db
 from comments.models import Article, Comment, utcnow
 from comments.screening import PublishEverything, Screening, register_screener
-from tests.conftest import Api
+from tests.conftest import Api, selects_during
 
 
 @pytest.fixture(autouse=True)
@@ -467,25 +467,6 @@ def test_ids_beyond_the_database_range_are_refused_cleanly(reader: Api, article:
 # check) in one statement (comments/services.py, read_poster).
 
 
-def _selects_during(app, action) -> list[str]:
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(" ".join(statement.split()))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-    return statements
-
-
 def _reads_article(statement: str) -> bool:
     return "FROM articles" in statement or "JOIN articles" in statement
 
@@ -501,7 +482,7 @@ def test_a_post_reads_its_author_and_article_together(
     first = "The bus station needs a better roof before winter comes."
     assert reader.comment(article, first).status_code == 201
     posted: list = []
-    reads = _selects_during(
+    reads = selects_during(
         app, lambda: posted.append(reader.comment(article, "Read together, posted once."))
     )
     assert posted[0].status_code == 201

@@ -12,7 +12,7 @@ import pytest
 from comments.extensions import db
 from comments.models import Article, Comment, CommentStatus, Role, utcnow
 from moderation.models import Decision, Sanction
-from tests.conftest import Api
+from tests.conftest import Api, selects_during
 
 _CIVIL = [
     "I think the council should publish the figures before deciding.",
@@ -860,25 +860,6 @@ def test_history_filters_by_article_rule_and_author(
 # WITH_USER): one statement, and the view finds the comment without reading it again.
 
 
-def _selects_during(app, action) -> list[str]:
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def capture(conn, cursor, statement, *args) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(" ".join(statement.split()))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-    return statements
-
-
 def _loads_by_id(statements: list[str]) -> list[str]:
     """Reads of a comment by its id alone (what get_comment would send), and reads of a
     user with a comment."""
@@ -895,7 +876,7 @@ def test_a_decision_reads_its_comment_with_the_moderator(
 ) -> None:
     comment = post(reader, article)
     answers: list = []
-    reads = _selects_during(
+    reads = selects_during(
         app,
         lambda: answers.append(
             moderator.post(
@@ -923,7 +904,7 @@ def test_a_report_reads_its_comment_with_the_reporter(
     comment = post(reader, article)
     witness = signed_in("Witness")
     answers: list = []
-    reads = _selects_during(
+    reads = selects_during(
         app,
         lambda: answers.append(
             witness.post(f"/comments/{comment['id']}/reports", {"rule": "civil"})
