@@ -50,6 +50,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
     # Checked wherever it is set: a bad value stops a SQLite app too.
     prepare = _prepare_threshold(app.config["DATABASE_PREPARE_THRESHOLD"])
+    post_commit = app.config["DATABASE_POST_SYNCHRONOUS_COMMIT"]
+    if post_commit not in _SYNCHRONOUS_COMMIT:
+        raise RuntimeError(
+            "DATABASE_POST_SYNCHRONOUS_COMMIT must be one of "
+            f"{', '.join(_SYNCHRONOUS_COMMIT)}; got {post_commit!r}."
+        )
     if postgres:
         # BEGIN is sent before a transaction's first write (_postgres_begin_before_first_write).
         options.setdefault("isolation_level", "AUTOCOMMIT")
@@ -103,6 +109,10 @@ def _prepare_threshold(value: Any) -> int | None:
         "DATABASE_PREPARE_THRESHOLD must be a whole number of runs (0 or more), or null for "
         f"never; got {value!r}."
     )
+
+
+# PostgreSQL's values for synchronous_commit (DATABASE_POST_SYNCHRONOUS_COMMIT).
+_SYNCHRONOUS_COMMIT = ("off", "local", "remote_write", "on", "remote_apply")
 
 
 def _busy_timeout_ms() -> int:

@@ -22,6 +22,13 @@ DEFAULTS: dict[str, Any] = {
     # this many times (psycopg's own default, 5); None: never. Behind PgBouncer in transaction
     # pooling mode, None unless PgBouncer is 1.21 or newer with max_prepared_statements set.
     "DATABASE_PREPARE_THRESHOLD": 5,
+    # PostgreSQL: a post that is its request's only write (one statement, its own
+    # transaction) commits without waiting for the server to flush its WAL to disk ("off"),
+    # as every SQLite commit already does under synchronous=NORMAL: a crash of the database
+    # server or its machine may lose the last fraction of a second of posts (up to three
+    # times wal_writer_delay), never half of one. Decisions, reports, accounts and the audit
+    # log always wait. "on" (or "local", "remote_write", "remote_apply"): posts wait too.
+    "DATABASE_POST_SYNCHRONOUS_COMMIT": "off",
     # Request bodies larger than this are refused with 413 before they are read.
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "COMMENT_MAX_LENGTH": 5000,

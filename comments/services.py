@@ -492,8 +492,19 @@ _INSERT_COMMENT_AND_BUMP = _INSERT_COMMENT.add_cte(
 ).returning(_COMMENTS.c.id)
 # The same, committed as it runs when nothing was written before it in the transaction (see
 # comments/__init__.py): a post that is the request's only write sends no BEGIN or COMMIT.
-_INSERT_COMMENT_AND_BUMP_ALONE = _INSERT_COMMENT_AND_BUMP.execution_options(
-    parley_own_transaction=True
+# Its bump also sets how that transaction commits (DATABASE_POST_SYNCHRONOUS_COMMIT): a
+# transaction-local setting, gone with the statement, read by PostgreSQL at the commit.
+_INSERT_COMMENT_AND_BUMP_ALONE = (
+    _INSERT_COMMENT.add_cte(
+        text(
+            "UPDATE articles SET version = version + 1 WHERE id = :bump_article_id "
+            "RETURNING id, set_config('synchronous_commit', :post_synchronous_commit, true)"
+        )
+        .columns(id=Integer)
+        .cte("bump")
+    )
+    .returning(_COMMENTS.c.id)
+    .execution_options(parley_own_transaction=True)
 )
 
 
@@ -542,7 +553,13 @@ def post_comment(
     if connection.dialect.name == "postgresql":
         params = {**values, "bump_article_id": article.id}
         alone = commit and not (db.session.new or db.session.dirty or db.session.deleted)
-        statement = _INSERT_COMMENT_AND_BUMP_ALONE if alone else _INSERT_COMMENT_AND_BUMP
+        if alone:
+            statement = _INSERT_COMMENT_AND_BUMP_ALONE
+            params["post_synchronous_commit"] = current_app.config[
+                "DATABASE_POST_SYNCHRONOUS_COMMIT"
+            ]
+        else:
+            statement = _INSERT_COMMENT_AND_BUMP
         comment_id = connection.execute(statement, params).scalar_one()
     else:
         comment_id = connection.execute(_INSERT_COMMENT, values).inserted_primary_key[0]

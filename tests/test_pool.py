@@ -358,3 +358,103 @@ def test_a_prepare_threshold_that_is_not_a_count_stops_the_app_at_start(
     config = {**base_config(database_url, tmp_path), "DATABASE_PREPARE_THRESHOLD": bad}
     with pytest.raises(RuntimeError, match="DATABASE_PREPARE_THRESHOLD must be a whole number"):
         create_app(config)
+
+
+# A post that is its request's only write commits as DATABASE_POST_SYNCHRONOUS_COMMIT says
+# (default "off": without waiting for the WAL flush); nothing else does, and the setting
+# never outlives the post's own statement.
+
+
+def _post_statements(app: Flask, action) -> list[tuple[str, dict, str]]:
+    """Each statement that sets synchronous_commit, its parameters, and what the same
+    connection's synchronous_commit is just after it ran."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, dict, str]] = []
+
+    def after(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "set_config('synchronous_commit'" in statement:
+            setting = cursor.connection.execute("SHOW synchronous_commit").fetchone()[0]
+            seen.append((statement, dict(parameters), setting))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        action()
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        pytest.param("off", id="default"),
+        pytest.param(
+            "on", id="on", marks=pytest.mark.config(DATABASE_POST_SYNCHRONOUS_COMMIT="on")
+        ),
+    ],
+)
+def test_a_post_commits_as_configured_and_leaves_the_connection_as_it_was(
+    postgres: Flask, reader, article: str, setting: str
+) -> None:
+    answers: list = []
+    seen = _post_statements(
+        postgres, lambda: answers.append(reader.comment(article, "Counted in, at once."))
+    )
+    assert answers[0].status_code == 201
+    [(statement, params, after)] = seen
+    assert " ".join(statement.split()).startswith("WITH bump AS (UPDATE articles")
+    assert "INSERT INTO comments" in statement
+    assert params["post_synchronous_commit"] == setting
+    # Transaction-local: gone when the post's own transaction committed.
+    assert after == "on"
+    with postgres.app_context():
+        assert db.session.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+
+
+def test_the_post_statement_really_applies_the_setting(postgres: Flask, reader, article: str):
+    """The set_config in the post's statement runs: PostgreSQL refuses a value it doesn't
+    know (create_app refuses one first; here it is changed behind its back), and the post
+    is not stored."""
+    postgres.config["DATABASE_POST_SYNCHRONOUS_COMMIT"] = "sometimes"
+    refused = reader.comment(article, "Will this one be stored?")
+    assert refused.status_code == 500
+    assert refused.get_json()["error"]["code"] == "internal_error"
+    postgres.config["DATABASE_POST_SYNCHRONOUS_COMMIT"] = "off"
+    with postgres.app_context():
+        bodies = db.session.scalars(text("SELECT body FROM comments")).all()
+    assert bodies == []
+    assert reader.comment(article, "This one is.").status_code == 201
+
+
+def test_decisions_and_reports_wait_for_the_disk(postgres: Flask, reader, signed_in, article):
+    """Only a post alone in its request commits asynchronously: a report and a moderator's
+    decision (with their audit entries) never set synchronous_commit."""
+    posted = reader.comment(article, "A comment to report and decide.").get_json()["comment"]
+    witness = signed_in("Witness")
+    moderator = signed_in("Moderator", Role.MODERATOR)
+
+    def report_and_decide() -> None:
+        # (A new reader's first post is held: the moderator approves it, then it is reported.)
+        decided = moderator.post(
+            f"/moderation/comments/{posted['id']}/decision", {"action": "approve"}
+        )
+        assert decided.status_code == 200, decided.get_json()
+        reported = witness.post(f"/comments/{posted['id']}/reports", {"rule": "civil"})
+        assert reported.status_code == 201, reported.get_json()
+
+    assert _post_statements(postgres, report_and_decide) == []
+
+
+@pytest.mark.parametrize("bad", ["sometimes", "", None, True])
+def test_an_unknown_post_synchronous_commit_stops_the_app_at_start(
+    database_url: str, tmp_path: Path, bad: object
+) -> None:
+    from comments import create_app
+    from tests.conftest import base_config
+
+    config = {**base_config(database_url, tmp_path), "DATABASE_POST_SYNCHRONOUS_COMMIT": bad}
+    with pytest.raises(RuntimeError, match="DATABASE_POST_SYNCHRONOUS_COMMIT must be one of"):
+        create_app(config)
