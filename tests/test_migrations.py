@@ -71,3 +71,19 @@ def test_sanctions_flag_migration_marks_sanctioned_accounts_and_keeps_rows(tmp_p
     # keys on would have deleted every sanction, on the way up or down.
     assert sanctions == 2 and after_downgrade == 2
     assert "has_sanctions" not in columns
+
+
+def test_postgresql_vacuums_comments_after_thousands_of_changes(app) -> None:
+    """A queue worked oldest first leaves its dead rows where the next page reads: the
+    comments table must not wait for a fifth of itself to change (revision 7d2f4a6c8e10)."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's autovacuum")
+        options = db.session.execute(
+            db.text("SELECT reloptions FROM pg_class WHERE relname = 'comments'")
+        ).scalar_one()
+    assert set(options) == {
+        "autovacuum_vacuum_scale_factor=0",
+        "autovacuum_vacuum_threshold=5000",
+        "autovacuum_analyze_scale_factor=0.02",
+    }
