@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, select, update
 from .errors import ParleyError
 from .extensions import db, login_manager
 from .models import Role, User
-from .services import read_poster, read_user_with_comment
+from .services import read_poster
 
 _HASHERS: dict[str, tuple[PasswordHasher, str]] = {}
 
@@ -216,16 +216,21 @@ def require_role(role: Role) -> Callable[[F], F]:
 _USER_BY_ID = select(User).where(User.id == bindparam("id"))
 
 # Some requests read a row of their own before anything else: a post its article and the
-# author's recent posts (services.read_poster), a decision or a report its comment
-# (services.read_user_with_comment). Each is read with the signed-in user, in one statement
-# (a statement costs ~100 us in SQLAlchemy, and on PostgreSQL a round trip). The user is
-# loaded by whatever asks first (the rate limiter when limits are on, a role check, the
-# view), so it is done here. Endpoint -> (the view argument it needs, the reader).
+# author's recent posts (services.read_poster), a moderator's decision or a report its
+# comment (services.read_user_with_comment, registered by moderation). Each is read with the
+# signed-in user, in one statement (a statement costs ~100 us in SQLAlchemy, and on
+# PostgreSQL a round trip). The user is loaded by whatever asks first (the rate limiter
+# when limits are on, a role check, the view), so it is done here.
+# Endpoint -> (the view argument it needs, the reader).
 WITH_USER: dict[str, tuple[str, Callable[[int, Any], User | None]]] = {
     "api.post_comment": ("key", read_poster),
-    "moderation_api.decide": ("comment_id", read_user_with_comment),
-    "moderation_api.report": ("comment_id", read_user_with_comment),
 }
+
+
+def read_with_user(endpoint: str, view_arg: str, reader: Callable[[int, Any], User | None]):
+    """Have the user loader call ``reader(user_id, view_args[view_arg])`` for ``endpoint``
+    instead of reading the user alone; the reader returns the user (or None)."""
+    WITH_USER[endpoint] = (view_arg, reader)
 
 
 def init_app(app: Flask) -> None:

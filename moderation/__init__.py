@@ -37,7 +37,9 @@ def init_app(app: Flask) -> None:
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
 
+    from comments.auth import read_with_user
     from comments.screening import register_screener
+    from comments.services import read_user_with_comment
 
     from . import api, commands, demo, models, registry, rules, views  # noqa: F401
     from .scoring import HouseRulesScreener
@@ -47,5 +49,8 @@ def init_app(app: Flask) -> None:
     app.extensions["parley.seed"] = rules.seed_defaults
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
+    # A decision and a report read their comment with the signed-in user (comments/auth.py).
+    for view in (api.decide, api.report):
+        read_with_user(f"{api.bp.name}.{view.__name__}", "comment_id", read_user_with_comment)
     commands.init_app(app)
     demo.init_app(app)
