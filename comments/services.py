@@ -138,12 +138,19 @@ _BUMP_ONE = (
 )
 
 
+def _bump(session: Session, article_ids: set[int]) -> None:
+    if len(article_ids) == 1:
+        session.connection().execute(_BUMP_ONE, {"article_id": next(iter(article_ids))})
+    else:
+        session.connection().execute(_BUMP_EACH, {"article_ids": sorted(article_ids)})
+
+
 def bump_article(article_id: int) -> None:
     """Mark the thread changed: its ETags and cached pages are stale from now on.
 
     A Core statement on the session's connection (the ORM's bulk-update path costs more
     than the update); the version is never read back from a loaded Article."""
-    db.session.connection().execute(_BUMP_ONE, {"article_id": article_id})
+    _bump(db.session, {article_id})
 
 
 _BUMPS_AT_COMMIT = "parley_bumps_at_commit"
@@ -163,10 +170,8 @@ def bump_article_at_commit(article_id: int) -> None:
 @event.listens_for(Session, "before_commit")
 def _bump_before_commit(session: Session) -> None:
     pending = session.info.pop(_BUMPS_AT_COMMIT, None)
-    if pending and len(pending) == 1:
-        session.connection().execute(_BUMP_ONE, {"article_id": next(iter(pending))})
-    elif pending:
-        session.connection().execute(_BUMP_EACH, {"article_ids": sorted(pending)})
+    if pending:
+        _bump(session, pending)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -353,6 +358,16 @@ _RECENT_BODIES = (
 )
 
 
+def _recent_params(author_id: int, exclude_id: int | None) -> dict[str, Any]:
+    """_RECENT_BODIES's parameters: the author's posts within the repeat window."""
+    minutes = current_app.config["DUPLICATE_WINDOW_MINUTES"] or 0
+    return {
+        "author_id": author_id,
+        "since": utcnow() - timedelta(minutes=minutes),
+        "exclude_id": exclude_id or 0,
+    }
+
+
 class _bodies_of(FunctionElement):  # noqa: N801 - a SQL function, named as one
     """The texts a subquery selects, as one value: a PostgreSQL array, a SQLite JSON array."""
 
@@ -390,14 +405,7 @@ def read_poster(user_id: int, key: str) -> User | None:
     """The user with this id, read with the article ``key`` names and the user's recent
     posts, which posting_context() then hands to the posting view without reading them
     again. (The user loader calls this for the posting endpoint.)"""
-    minutes = current_app.config["DUPLICATE_WINDOW_MINUTES"] or 0
-    params = {
-        "id": user_id,
-        "key": key,
-        "author_id": user_id,
-        "since": utcnow() - timedelta(minutes=minutes),
-        "exclude_id": 0,
-    }
+    params = {"id": user_id, "key": key, **_recent_params(user_id, None)}
     row = db.session.execute(_POSTER, params).first()
     if row is None:
         return None
@@ -448,12 +456,7 @@ def check_not_repeat(
         return
     if recent is None:
         recent = db.session.connection().scalars(
-            _RECENT_BODIES,
-            {
-                "author_id": author.id,
-                "since": utcnow() - timedelta(minutes=minutes),
-                "exclude_id": exclude_id or 0,
-            },
+            _RECENT_BODIES, _recent_params(author.id, exclude_id)
         )
     mine = _Shape(_fingerprint(body))
     for other in recent:
@@ -480,32 +483,32 @@ def adopt_inserted(model: type[Any], values: dict[str, Any], primary_key: int) -
 
 _COMMENTS = Comment.__table__
 _INSERT_COMMENT = insert(_COMMENTS)
+
+
 # PostgreSQL runs a data-modifying WITH whether or not the statement reads it: the insert and
 # the version bump go in one round trip (one fewer per post; SQLite has no such WITH, and its
 # statements cost no round trip).
 # (The WITH is written as text: an UPDATE built with update() would also SET any column
 # named like one of the INSERT's parameters, such as articles.created_at.)
-_INSERT_COMMENT_AND_BUMP = _INSERT_COMMENT.add_cte(
-    text("UPDATE articles SET version = version + 1 WHERE id = :bump_article_id RETURNING id")
-    .columns(id=Integer)
-    .cte("bump")
-).returning(_COMMENTS.c.id)
+def _insert_comment_and_bump(bump_returns: str) -> Any:
+    return _INSERT_COMMENT.add_cte(
+        text(
+            "UPDATE articles SET version = version + 1 WHERE id = :bump_article_id "
+            f"RETURNING {bump_returns}"
+        )
+        .columns(id=Integer)
+        .cte("bump")
+    ).returning(_COMMENTS.c.id)
+
+
+_INSERT_COMMENT_AND_BUMP = _insert_comment_and_bump("id")
 # The same, committed as it runs when nothing was written before it in the transaction (see
 # comments/__init__.py): a post that is the request's only write sends no BEGIN or COMMIT.
 # Its bump also sets how that transaction commits (DATABASE_POST_SYNCHRONOUS_COMMIT): a
 # transaction-local setting, gone with the statement, read by PostgreSQL at the commit.
-_INSERT_COMMENT_AND_BUMP_ALONE = (
-    _INSERT_COMMENT.add_cte(
-        text(
-            "UPDATE articles SET version = version + 1 WHERE id = :bump_article_id "
-            "RETURNING id, set_config('synchronous_commit', :post_synchronous_commit, true)"
-        )
-        .columns(id=Integer)
-        .cte("bump")
-    )
-    .returning(_COMMENTS.c.id)
-    .execution_options(parley_own_transaction=True)
-)
+_INSERT_COMMENT_AND_BUMP_ALONE = _insert_comment_and_bump(
+    "id, set_config('synchronous_commit', :post_synchronous_commit, true)"
+).execution_options(parley_own_transaction=True)
 
 
 def post_comment(
