@@ -6,6 +6,7 @@ The database is SQLite unless PARLEY_TEST_DATABASE_URL names another (CI gives P
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -236,6 +237,18 @@ def get_user(app: Flask, user_id: int) -> User:
         return db.session.get(User, user_id)
 
 
+@contextlib.contextmanager
+def listening(app: Flask, event_name: str, listener: Any) -> Iterator[None]:
+    """``listener`` on the app's engine for ``event_name`` while the block runs."""
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, event_name, listener)
+    try:
+        yield
+    finally:
+        event.remove(engine, event_name, listener)
+
+
 def selects_during(app: Flask, action: Any) -> list[str]:
     """Every SELECT the app's engine sends while ``action()`` runs, whitespace folded."""
     statements: list[str] = []
@@ -244,11 +257,6 @@ def selects_during(app: Flask, action: Any) -> list[str]:
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append(" ".join(statement.split()))
 
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with listening(app, "before_cursor_execute", capture):
         action()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
     return statements

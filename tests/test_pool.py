@@ -14,6 +14,7 @@ from sqlalchemy import select, text, update
 
 from comments.extensions import db
 from comments.models import Role
+from tests.conftest import listening
 
 
 def _pooled_backend(app: Flask) -> int:
@@ -348,15 +349,25 @@ def test_prepared_statements_follow_the_setting_on_every_connection(
     assert bool(fast) is prepares
 
 
-@pytest.mark.parametrize("bad", ["five", -1, 2.5, True])
-def test_a_prepare_threshold_that_is_not_a_count_stops_the_app_at_start(
-    database_url: str, tmp_path: Path, bad: object
+@pytest.mark.parametrize(
+    ("setting", "bad", "refusal"),
+    [
+        ("DATABASE_PREPARE_THRESHOLD", bad, "must be a whole number")
+        for bad in ("five", -1, 2.5, True)
+    ]
+    + [
+        ("DATABASE_POST_SYNCHRONOUS_COMMIT", bad, "must be one of")
+        for bad in ("sometimes", "", None, True)
+    ],
+)
+def test_a_bad_database_setting_stops_the_app_at_start(
+    database_url: str, tmp_path: Path, setting: str, bad: object, refusal: str
 ) -> None:
     from comments import create_app
     from tests.conftest import base_config
 
-    config = {**base_config(database_url, tmp_path), "DATABASE_PREPARE_THRESHOLD": bad}
-    with pytest.raises(RuntimeError, match="DATABASE_PREPARE_THRESHOLD must be a whole number"):
+    config = {**base_config(database_url, tmp_path), setting: bad}
+    with pytest.raises(RuntimeError, match=f"{setting} {refusal}"):
         create_app(config)
 
 
@@ -368,8 +379,6 @@ def test_a_prepare_threshold_that_is_not_a_count_stops_the_app_at_start(
 def _post_statements(app: Flask, action) -> list[tuple[str, dict, str]]:
     """Each statement that sets synchronous_commit, its parameters, and what the same
     connection's synchronous_commit is just after it ran."""
-    from sqlalchemy import event
-
     seen: list[tuple[str, dict, str]] = []
 
     def after(conn, cursor, statement, parameters, context, executemany) -> None:
@@ -377,13 +386,8 @@ def _post_statements(app: Flask, action) -> list[tuple[str, dict, str]]:
             setting = cursor.connection.execute("SHOW synchronous_commit").fetchone()[0]
             seen.append((statement, dict(parameters), setting))
 
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "after_cursor_execute", after)
-    try:
+    with listening(app, "after_cursor_execute", after):
         action()
-    finally:
-        event.remove(engine, "after_cursor_execute", after)
     return seen
 
 
@@ -446,15 +450,3 @@ def test_decisions_and_reports_wait_for_the_disk(postgres: Flask, reader, signed
         assert reported.status_code == 201, reported.get_json()
 
     assert _post_statements(postgres, report_and_decide) == []
-
-
-@pytest.mark.parametrize("bad", ["sometimes", "", None, True])
-def test_an_unknown_post_synchronous_commit_stops_the_app_at_start(
-    database_url: str, tmp_path: Path, bad: object
-) -> None:
-    from comments import create_app
-    from tests.conftest import base_config
-
-    config = {**base_config(database_url, tmp_path), "DATABASE_POST_SYNCHRONOUS_COMMIT": bad}
-    with pytest.raises(RuntimeError, match="DATABASE_POST_SYNCHRONOUS_COMMIT must be one of"):
-        create_app(config)
