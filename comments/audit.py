@@ -73,15 +73,29 @@ def record(
     session.flush()
     session.connection().execute(
         _INSERT_ENTRY,
-        {
-            "actor_id": actor.id if actor is not None else None,
-            "actor_name": actor.display_name if actor is not None else "system",
-            "action": action,
-            "target_type": target_type,
-            "target_id": str(target_id),
-            "rule_code": rule_code,
-            "reason": reason,
-            "details": details,
-            "at": utcnow(),
-        },
+        entry_values(actor, action, target_type, target_id, details, rule_code, reason),
     )
+
+
+def entry_values(
+    actor: User | None,
+    action: str,
+    target_type: str,
+    target_id: Any,
+    details: dict[str, Any] | None,
+    rule_code: str | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    """An entry's columns, as record() writes them (and a statement that writes its entry
+    itself binds them: moderation's one-statement decision on PostgreSQL)."""
+    return {
+        "actor_id": actor.id if actor is not None else None,
+        "actor_name": actor.display_name if actor is not None else "system",
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "rule_code": rule_code,
+        "reason": reason,
+        "details": details,
+        "at": utcnow(),
+    }

@@ -619,11 +619,17 @@ def transition(comment: Comment, from_statuses: tuple[CommentStatus, ...], **val
     if result.rowcount != 1:
         session.expire(comment)
         return False
+    took_transition(comment, values)
+    bump_article_at_commit(comment.article_id)
+    return True
+
+
+def took_transition(comment: Comment, values: dict[str, Any]) -> None:
+    """The loaded comment takes the values a conditional UPDATE of its row (at its loaded
+    version) just wrote, and the next version, as its committed state (see transition)."""
     for key, value in values.items():
         set_committed_value(comment, key, value)
     set_committed_value(comment, "version", comment.version + 1)
-    bump_article_at_commit(comment.article_id)
-    return True
 
 
 def _check_author_of(comment: Comment, user: User) -> None:

@@ -237,8 +237,8 @@ def decide(comment_id: int):
         data.get("rule"),
         data.get("note"),
         data.get("version"),
+        commit=True,
     )
-    db.session.commit()
     return jsonify(decision=decision.to_json())
 
 

@@ -11,10 +11,24 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g
-from sqlalchemy import Integer, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm.attributes import set_committed_value
 
 from comments import services as comment_services
-from comments.audit import AuditEntry, record
+from comments.audit import AuditEntry, entry_values, record
 from comments.errors import ParleyError, not_found
 from comments.extensions import db
 from comments.models import (
@@ -370,24 +384,26 @@ def _notify(
 
 def _statement(decision: Decision) -> str:
     """A statement of reasons: what was decided, under which rule, by whom, how to appeal."""
+    return _statement_of(decision.action, decision.rule, decision.is_automatic, decision.note)
+
+
+def _statement_of(
+    action: Action, rule: HouseRule | None, is_automatic: bool, note: str | None
+) -> str:
     what = {
         Action.WITHDRAW: "Your comment was withdrawn",
         Action.WARNING: "You have been warned",
         Action.PREMODERATION: "Your comments will be reviewed before they are published",
         Action.SUSPENSION: "You have been suspended from commenting",
         Action.BAN: "You have been banned from commenting",
-    }.get(decision.action, f"A moderator decided: {decision.action.value}")
+    }.get(action, f"A moderator decided: {action.value}")
     parts = [what]
-    if decision.rule is not None:
-        parts.append(f"under the house rule \u201c{decision.rule.title}\u201d")
+    if rule is not None:
+        parts.append(f"under the house rule \u201c{rule.title}\u201d")
     text = " ".join(parts) + "."
-    text += (
-        " This was an automatic decision."
-        if decision.is_automatic
-        else " A moderator decided this."
-    )
-    if decision.note:
-        text += f" Moderator's note: {decision.note}"
+    text += " This was an automatic decision." if is_automatic else " A moderator decided this."
+    if note:
+        text += f" Moderator's note: {note}"
     text += f" You can appeal once within {APPEAL_WINDOW.days} days."
     return text
 
@@ -411,7 +427,37 @@ def _decide(
     does (comment_services.adopt_inserted)."""
     session = db.session
     session.flush()  # the sanction or anything else it refers to exists first
-    values = {
+    values = _decision_values(action, moderator, rule, note, comment, subject, subject_id, sanction)
+    result = session.connection().execute(_INSERT_DECISION, values)
+    decision = _adopt_decision(values, result.inserted_primary_key[0], rule, moderator)
+    if notify and action in APPEALABLE:
+        _notify(decision.subject_user_id, "decision", decision, _statement(decision))
+    return decision
+
+
+def _adopt_decision(
+    values: dict[str, Any], decision_id: int, rule: HouseRule | None, moderator: User | None
+) -> Decision:
+    """The decision just inserted, in the session, with its rule and moderator as loaded
+    (so that answering with it reads neither again)."""
+    decision = comment_services.adopt_inserted(Decision, values, decision_id)
+    set_committed_value(decision, "rule", rule)
+    set_committed_value(decision, "moderator", moderator)
+    return decision
+
+
+def _decision_values(
+    action: Action,
+    moderator: User | None,
+    rule: HouseRule | None,
+    note: str | None,
+    comment: Comment | None = None,
+    subject: User | None = None,
+    subject_id: int | None = None,
+    sanction: Sanction | None = None,
+) -> dict[str, Any]:
+    """A decision's columns but its id."""
+    return {
         "action": action,
         "comment_id": comment.id if comment else None,
         "subject_user_id": subject.id
@@ -425,11 +471,6 @@ def _decide(
         "reversed_at": None,
         "created_at": utcnow(),
     }
-    result = session.connection().execute(_INSERT_DECISION, values)
-    decision = comment_services.adopt_inserted(Decision, values, result.inserted_primary_key[0])
-    if notify and action in APPEALABLE:
-        _notify(decision.subject_user_id, "decision", decision, _statement(decision))
-    return decision
 
 
 # Which states each decision applies to.
@@ -487,12 +528,14 @@ def decide_comment(
     rule_code: str | None,
     note: str | None,
     version: int | None = None,
+    commit: bool = False,
 ) -> Decision:
     """Approve, withdraw or reinstate a comment; the second of two racing moderators gets 409.
 
     ``version`` is the comment's version the moderator saw in the queue: if the comment
     changed since (another moderator decided, the author edited), the decision is refused
     with the current state rather than applied to something they didn't see.
+    ``commit``: commit it too (the request's only write); otherwise the caller commits.
     """
     if version is not None and version != comment.version:
         raise _conflict(
@@ -513,28 +556,179 @@ def decide_comment(
     ):
         raise _conflict(comment, "This comment is already published and has no open reports.")
     new_status = CommentStatus.WITHDRAWN if act == Action.WITHDRAW else CommentStatus.PUBLISHED
-    if not comment_services.transition(comment, _FROM[act], status=new_status, held_reason=None):
-        raise _conflict(comment, "Another moderator has just decided this comment.")
-    decision = _decide(act, moderator, rule, note, comment=comment)
-    outcome = ReportOutcome.UPHELD if act == Action.WITHDRAW else ReportOutcome.REJECTED
-    if act != Action.REINSTATE:
-        db.session.connection().execute(
-            _RESOLVE_REPORTS, {"of_comment": comment.id, "new_outcome": outcome, "at": utcnow()}
-        )
-    record(
-        moderator,
-        f"comment.{act.value}",
-        "comment",
-        comment.id,
-        {
-            "decision_id": decision.id,
-            "article": comment.article.key,
-            "author_id": comment.author_id,
-        },
-        rule_code=rule.code if rule else None,
-        reason=note,
+    outcome = (
+        None
+        if act == Action.REINSTATE
+        else (ReportOutcome.UPHELD if act == Action.WITHDRAW else ReportOutcome.REJECTED)
     )
+    audit = (moderator, f"comment.{act.value}", "comment", comment.id)
+    details = {"article": comment.article.key, "author_id": comment.author_id}
+    rule_code = rule.code if rule else None
+    if db.session.connection().dialect.name == "postgresql":
+        values = _decision_values(act, moderator, rule, note, comment)
+        entry = entry_values(*audit, details, rule_code, note)
+        decision = _decide_at_once(
+            moderator, comment, act, rule, new_status, outcome, values, entry, commit
+        )
+    else:
+        if not comment_services.transition(
+            comment, _FROM[act], status=new_status, held_reason=None
+        ):
+            raise _conflict(comment, "Another moderator has just decided this comment.")
+        decision = _decide(act, moderator, rule, note, comment=comment)
+        if outcome is not None:
+            db.session.connection().execute(
+                _RESOLVE_REPORTS, {"of_comment": comment.id, "new_outcome": outcome, "at": utcnow()}
+            )
+        record(*audit, {"decision_id": decision.id, **details}, rule_code=rule_code, reason=note)
+    if commit:
+        db.session.commit()
     return decision
+
+
+_NOTICES, _AUDIT = Notice.__table__, AuditEntry.__table__
+_DECISION_COLUMNS = tuple(col.name for col in Decision.__table__.c if col.name != "id")
+_ENTRY_COLUMNS = tuple(col.name for col in _AUDIT.c if col.name not in ("id", "details"))
+_NOTICE_COLUMNS = ("user_id", "kind", "message", "created_at")
+_AT_ONCE: dict[tuple[Any, ...], Any] = {}
+
+
+def _decision_at_once(
+    from_statuses: tuple[CommentStatus, ...], resolve_reports: bool, notify: bool, alone: bool
+) -> Any:
+    """A comment decision as one statement, for PostgreSQL (which runs every data-modifying
+    WITH): the conditional UPDATE of the comment, and only if it matched, the decision, the
+    reports it resolves, the author's notice, the audit entry and, when the statement is its
+    own transaction, the thread's version bump. One round trip instead of six to eight; a
+    decision is the same rows as decide_comment writes on SQLite, one statement at a time.
+
+    Parameters are prefixed (t_, d_, r_, n_, a_, b_): an UPDATE also SETs any column named
+    like one of the statement's parameters."""
+    key = (from_statuses, resolve_reports, notify, alone)
+    statement = _AT_ONCE.get(key)
+    if statement is not None:
+        return statement
+    c, r = _COMMENTS.c, _REPORTS.c
+    changed = (
+        update(_COMMENTS)
+        .where(
+            c.id == bindparam("t_id"),
+            c.version == bindparam("t_version"),
+            or_(*(c.status == status for status in from_statuses)),
+        )
+        .values(
+            status=bindparam("t_status", type_=c.status.type),
+            held_reason=None,
+            version=c.version + 1,
+        )
+        .returning(c.id)
+        .cte("changed")
+    )
+    decided = (
+        insert(_DECISIONS)
+        .from_select(
+            _DECISION_COLUMNS,
+            select(
+                *(bindparam(f"d_{n}", type_=_DECISIONS.c[n].type) for n in _DECISION_COLUMNS)
+            ).select_from(changed),
+        )
+        .returning(_DECISIONS.c.id)
+        .cte("decided")
+    )
+    # The entry's details as record() would write them, with the new decision's id.
+    details = cast(
+        func.jsonb_build_object("decision_id", decided.c.id).op("||")(
+            bindparam("a_details", type_=JSONB)
+        ),
+        JSON,
+    )
+    ctes = [
+        changed,
+        insert(_AUDIT)
+        .from_select(
+            (*_ENTRY_COLUMNS, "details"),
+            select(
+                *(bindparam(f"a_{n}", type_=_AUDIT.c[n].type) for n in _ENTRY_COLUMNS), details
+            ).select_from(decided),
+        )
+        .cte("entered"),
+    ]
+    if resolve_reports:
+        ctes.append(
+            update(_REPORTS)
+            .where(r.comment_id.in_(select(changed.c.id)), r.outcome == ReportOutcome.OPEN)
+            .values(
+                outcome=bindparam("r_outcome", type_=r.outcome.type),
+                resolved_at=bindparam("r_at", type_=r.resolved_at.type),
+            )
+            .cte("resolved")
+        )
+    if notify:
+        ctes.append(
+            insert(_NOTICES)
+            .from_select(
+                (*_NOTICE_COLUMNS, "decision_id"),
+                select(
+                    *(bindparam(f"n_{n}", type_=_NOTICES.c[n].type) for n in _NOTICE_COLUMNS),
+                    decided.c.id,
+                ).select_from(decided),
+            )
+            .cte("noticed")
+        )
+    if alone:
+        ctes.append(
+            update(_ARTICLES)
+            .where(_ARTICLES.c.id == bindparam("b_article_id"), select(changed.c.id).exists())
+            .values(version=_ARTICLES.c.version + 1)
+            .cte("bumped")
+        )
+    statement = select(decided.c.id).add_cte(*ctes)
+    if alone:
+        # Its own transaction when nothing was written before it (comments/__init__.py).
+        statement = statement.execution_options(parley_own_transaction=True)
+    _AT_ONCE[key] = statement
+    return statement
+
+
+def _decide_at_once(
+    moderator: User,
+    comment: Comment,
+    act: Action,
+    rule: HouseRule | None,
+    new_status: CommentStatus,
+    outcome: ReportOutcome | None,
+    values: dict[str, Any],
+    entry: dict[str, Any],
+    alone: bool,
+) -> Decision:
+    """decide_comment's writes on PostgreSQL, in one statement (_decision_at_once)."""
+    db.session.flush()  # as transition() does: what the session holds is written first
+    notify = act in APPEALABLE and comment.author_id is not None
+    params: dict[str, Any] = {
+        "t_id": comment.id,
+        "t_version": comment.version,
+        "t_status": new_status,
+        **{f"d_{n}": values[n] for n in _DECISION_COLUMNS},
+        **{f"a_{n}": v for n, v in entry.items()},
+    }
+    if outcome is not None:
+        params.update(r_outcome=outcome, r_at=utcnow())
+    if notify:
+        message = _statement_of(act, rule, values["is_automatic"], values["note"])
+        params.update(
+            n_user_id=comment.author_id, n_kind="decision", n_message=message, n_created_at=utcnow()
+        )
+    if alone:
+        params["b_article_id"] = comment.article_id
+    statement = _decision_at_once(_FROM[act], outcome is not None, notify, alone)
+    decision_id = db.session.connection().execute(statement, params).scalar()
+    if decision_id is None:
+        db.session.expire(comment)
+        raise _conflict(comment, "Another moderator has just decided this comment.")
+    comment_services.took_transition(comment, {"status": new_status, "held_reason": None})
+    if not alone:
+        comment_services.bump_article_at_commit(comment.article_id)
+    return _adopt_decision(values, decision_id, rule, moderator)
 
 
 # -------------------------------------------------------------------------------- reports

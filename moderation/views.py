@@ -381,8 +381,8 @@ def decide(comment_id: int):
             values["rule"],
             values["note"].strip() or None,
             form_int("version"),
+            commit=True,
         )
-        db.session.commit()
     except ParleyError as err:
         if err.status == 409:
             # Someone else decided it first: nothing typed matters any more; say what happened.

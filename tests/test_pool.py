@@ -164,19 +164,19 @@ def test_a_post_is_one_statement_committed_as_it_runs(
     assert [c["id"] for c in thread["comments"]] == [posted.get_json()["comment"]["id"]]
 
 
-def test_a_decision_is_one_transaction_from_its_first_write_to_its_commit(
+def test_a_sanction_is_one_transaction_from_its_first_write_to_its_commit(
     postgres: Flask, signed_in, reader, article: str, tmp_path: Path
 ) -> None:
     """A request that writes more than once: BEGIN goes out just before the first write, and
-    every write after it is inside, up to the COMMIT."""
+    every write after it is inside, up to the COMMIT. (A decision on a comment is one
+    statement on PostgreSQL: tests/test_decision_writes.py.)"""
     moderator = signed_in("Moderator", Role.MODERATOR)
-    comment = reader.comment(article, "Nobody asked the people of Gilesgate.").get_json()
     with _wire(postgres, tmp_path) as messages:
-        decided = moderator.post(
-            f"/moderation/comments/{comment['comment']['id']}/decision",
-            {"action": "withdraw", "rule": "civil"},
+        warned = moderator.post(
+            f"/moderation/users/{reader.user['id']}/sanctions",
+            {"kind": "warning", "rule": "civil", "reason": "Nobody asked the people of Gilesgate."},
         )
-    assert decided.status_code == 200
+    assert warned.status_code == 201, warned.get_json()
     kinds = [
         "BEGIN" if text == "BEGIN" else "COMMIT" if text == "COMMIT" else
         "read" if text.lstrip().upper().startswith("SELECT") else "write"
@@ -185,7 +185,7 @@ def test_a_decision_is_one_transaction_from_its_first_write_to_its_commit(
     first_write = kinds.index("write")
     assert kinds[first_write - 1] == "BEGIN" and kinds.count("BEGIN") == 1
     assert kinds[-1] == "COMMIT" and kinds.count("COMMIT") == 1
-    assert kinds.count("write") >= 3  # the comment, the decision, the audit entry
+    assert kinds.count("write") >= 3  # the sanction, the decision, the audit entry
 
 
 def test_a_row_lock_opens_the_transaction_and_holds_until_the_commit(
