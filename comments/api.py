@@ -167,9 +167,15 @@ def read_thread(key: str):
         cache_key = (header.id, header.version, is_open, user.id if user else 0, page, per_page,
                      sort)  # fmt: skip
         body = page_cache().get(cache_key)
+        shown_to = user
+        if body is None and user is not None and services.sees_what_everyone_sees(header, user):
+            # A signed-in reader with no comment in the thread: everyone's page, so that
+            # after each change one render serves them all (signed in or not).
+            shown_to, cache_key = None, (*cache_key[:3], 0, *cache_key[4:])
+            body = page_cache().get(cache_key)
         if body is None:
             article = db.session.get(Article, header.id)
-            thread = services.read_thread(article, user, page, per_page, sort)
+            thread = services.read_thread(article, shown_to, page, per_page, sort)
             body = current_app.json.dumps(thread).encode()
             page_cache().put(cache_key, body)
         response = Response(body, mimetype="application/json")

@@ -60,5 +60,14 @@ def page_cache() -> PageCache:
     return current_app.extensions["parley.page_cache"]
 
 
+def readers_seeing_all() -> PageCache:
+    """Whether a signed-in reader's page of a thread at a version is everyone's page, by
+    (article id, version, user id): small entries, kept apart from the pages so that many
+    readers don't push the pages out."""
+    return current_app.extensions["parley.readers_seeing_all"]
+
+
 def init_app(app: Flask) -> None:
-    app.extensions["parley.page_cache"] = PageCache(app.config["THREAD_CACHE_ENTRIES"])
+    entries = int(app.config["THREAD_CACHE_ENTRIES"])
+    app.extensions["parley.page_cache"] = PageCache(entries)
+    app.extensions["parley.readers_seeing_all"] = PageCache(8 * entries)

@@ -36,7 +36,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.functions import FunctionElement
 
 from . import audit, threads
-from .cache import PageCache
+from .cache import PageCache, readers_seeing_all
 from .errors import ParleyError, not_found
 from .extensions import db
 from .models import Article, Comment, CommentStatus, Role, User, isoformat, public_user, utcnow
@@ -762,6 +762,33 @@ def _visible_clause(table: Any, viewer_id: int | None) -> Any:
         else false()
     )
     return or_(table.status == CommentStatus.PUBLISHED, mine)
+
+
+# A comment of the reader's own that a thread page shows differently to them: their published
+# comments carry their text and state (comment_json), their held ones show to them alone.
+_OWN_SHOWN = (
+    select(Comment.id)
+    .where(
+        Comment.author_id == bindparam("author_id"),
+        Comment.article_id == bindparam("article_id"),
+        or_(Comment.status == CommentStatus.PUBLISHED, Comment.status == CommentStatus.PENDING),
+    )
+    .limit(1)
+)
+
+
+def sees_what_everyone_sees(header: Any, viewer: User) -> bool:
+    """Whether ``viewer``'s pages of this thread are everyone's (no comment of theirs shows
+    in it): then they are served the pages every reader shares, cached once a version,
+    rather than pages of their own. Remembered for the thread's version: any post, edit or
+    decision that could change the answer bumps it."""
+    key = (header.id, header.version, viewer.id)
+    seen = readers_seeing_all().get(key)
+    if seen is None:
+        params = {"author_id": viewer.id, "article_id": header.id}
+        seen = db.session.execute(_OWN_SHOWN, params).first() is None
+        readers_seeing_all().put(key, seen)
+    return seen
 
 
 def thread_etag(article: Any, viewer: User | None, *parts: Any) -> str:

@@ -132,3 +132,35 @@ def test_a_thread_page_reads_its_index_in_order_and_sorts_nothing(
 def _dialect(app: Flask) -> str:
     with app.app_context():
         return db.engine.dialect.name
+
+
+def test_the_look_for_a_readers_own_comments_searches_their_comments_not_the_thread(
+    app: Flask, big_thread: str, make_user
+) -> None:
+    """A signed-in reader is served everyone's page when none of their comments shows in
+    the thread (services.sees_what_everyone_sees): that look-up reads the reader's own
+    comments by the author index, not the viral thread's thousands."""
+    readers = [make_user(f"Reader{i}") for i in range(300)]
+    with app.app_context():
+        # A site's other readers, a few comments each on the other stories.
+        stories = db.session.scalars(select(Article.id).where(Article.key != big_thread)).all()
+        when = utcnow() - timedelta(hours=1)
+        db.session.execute(
+            insert(Comment),
+            [
+                {"article_id": stories[i % len(stories)], "author_id": readers[i % 300],
+                 "depth": 0, "body": "x", "body_html": "<p>x</p>",
+                 "status": CommentStatus.PUBLISHED, "created_at": when, "version": 1}
+                for i in range(1_500)
+            ],
+        )  # fmt: skip
+        db.session.commit()
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        article_id = db.session.scalar(select(Article.id).where(Article.key == big_thread))
+        compiled = services._OWN_SHOWN.compile(db.engine)
+        bound = compiled.construct_params({"author_id": readers[0], "article_id": article_id})
+        if db.engine.dialect.name == "sqlite":
+            bound = tuple(bound[name] for name in compiled.positiontup)
+    plan = "\n".join(_plan(app, str(compiled), bound))
+    assert "ix_comments_author_created_status" in plan, plan

@@ -10,7 +10,7 @@ import pytest
 from comments import create_app
 from comments.extensions import db
 from comments.models import Article, Role, utcnow
-from tests.conftest import Api, dispose
+from tests.conftest import Api, dispose, listening
 
 
 @pytest.fixture
@@ -87,3 +87,65 @@ def test_reader_sees_own_held_comment_but_cache_never_leaks_it(
     assert len(reader.get(f"/articles/{article}/comments").get_json()["comments"]) == 1
     assert stranger.get(f"/articles/{article}/comments").get_json()["comments"] == []
     assert Api(app.test_client()).get(f"/articles/{article}/comments").get_json()["comments"] == []
+
+
+def _thread(client: Api, key: str) -> dict:
+    response = client.get(f"/articles/{key}/comments")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def test_a_signed_in_reader_with_no_comment_in_the_thread_is_served_everyones_page(
+    app, signed_in, article: str
+) -> None:
+    """After each change one render serves every reader with nothing of their own in the
+    thread, signed in or not; an author still gets their own page, with their text."""
+    writer, stranger = signed_in("Writer"), signed_in("Stranger")
+    mine = writer.comment(article, "The ring road needs a second bridge.").get_json()["comment"]
+    anonymous = _thread(Api(app.test_client()), article)
+    assert "body" not in anonymous["comments"][0]
+
+    comment_reads = []
+
+    def reading_comments(conn, cursor, statement, *args) -> None:
+        if "FROM comments" in statement:
+            comment_reads.append(statement)
+
+    with listening(app, "before_cursor_execute", reading_comments):
+        assert _thread(stranger, article) == anonymous
+        first = list(comment_reads)
+        assert _thread(stranger, article) == anonymous
+    # The page came from the cache: the one read of comments looked for the stranger's own.
+    assert len(first) == 1 and "comments.author_id" in first[0]
+    assert comment_reads == first  # the second read knew the answer for this version
+
+    # The author sees their own text on their comment.
+    [own] = _thread(writer, article)["comments"]
+    assert own["id"] == mine["id"] and own["body"] == "The ring road needs a second bridge."
+
+    # Once the stranger has a comment here, their pages are their own again.
+    theirs = stranger.comment(article, "A second bridge would cost too much.")
+    assert theirs.status_code == 201
+    shown = {c["id"]: c for c in _thread(stranger, article)["comments"]}
+    assert shown[theirs.get_json()["comment"]["id"]]["body"] == (
+        "A second bridge would cost too much."
+    )
+    assert "body" not in shown[mine["id"]]
+    assert all("body" not in c for c in _thread(Api(app.test_client()), article)["comments"])
+
+
+def test_a_reader_who_read_everyones_page_then_posts_a_held_comment_sees_it(
+    app, signed_in, article: str
+) -> None:
+    reader = signed_in("Newcomer")
+    moderator = signed_in("Mod", Role.MODERATOR)
+    moderator.post(
+        f"/moderation/users/{reader.user['id']}/sanctions",
+        {"kind": "premoderation", "rule": "civil", "reason": "new"},
+    )
+    assert _thread(reader, article)["comments"] == []  # everyone's (empty) page
+    held = reader.comment(article, "Is the library closing on Sundays?")
+    assert held.status_code == 202
+    [shown] = _thread(reader, article)["comments"]
+    assert shown["status"] == "pending" and shown["body"] == "Is the library closing on Sundays?"
+    assert _thread(Api(app.test_client()), article)["comments"] == []
