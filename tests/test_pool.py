@@ -450,3 +450,38 @@ def test_decisions_and_reports_wait_for_the_disk(postgres: Flask, reader, signed
         assert reported.status_code == 201, reported.get_json()
 
     assert _post_statements(postgres, report_and_decide) == []
+
+
+def test_a_queue_page_sends_the_same_statements_whatever_its_authors(
+    postgres: Flask, signed_in, article: str
+) -> None:
+    """The author records' id lists are one array parameter (= ANY), not an IN list
+    rendered for each page: the statement text is the same for one author or two, so
+    psycopg prepares each statement once."""
+    moderator = signed_in("Moderator", Role.MODERATOR)
+
+    def held_from(name: str) -> None:
+        author = signed_in(name)
+        moderator.post(
+            f"/moderation/users/{author.user['id']}/sanctions",
+            {"kind": "premoderation", "rule": "civil", "reason": "new here"},
+        )
+        assert author.comment(article, f"{name} asks about the bus timetable.").status_code == 202
+
+    def page_statements() -> list[str]:
+        sent: list[str] = []
+
+        def capture(conn, cursor, statement, *rest) -> None:
+            sent.append(statement)
+
+        with listening(postgres, "before_cursor_execute", capture):
+            items = moderator.get("/moderation/queue?kind=pending").get_json()["items"]
+        return [len({i["author"]["user"]["id"] for i in items}), *sent]
+
+    held_from("First")
+    one = page_statements()
+    held_from("Second")
+    two = page_statements()
+    assert (one[0], two[0]) == (1, 2)
+    assert one[1:] == two[1:]
+    assert any("= ANY" in statement for statement in one[1:])
