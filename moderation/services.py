@@ -13,7 +13,6 @@ from typing import Any
 from flask import current_app, g
 from sqlalchemy import (
     JSON,
-    Boolean,
     Integer,
     and_,
     any_,
@@ -1090,7 +1089,8 @@ class _among_ids(FunctionElement):  # noqa: N801 - a SQL condition, named as one
     parameter, whose statement text never changes (rendering 20 bound ids with their casts on
     every execution was about a twentieth of a queue page's time in the worker)."""
 
-    type = Boolean()
+    # No Boolean type: SQLite, with no boolean of its own, would be sent "... IN (...) = 1",
+    # which no index answers.
     inherit_cache = True
 
 

@@ -164,3 +164,29 @@ def test_the_look_for_a_readers_own_comments_searches_their_comments_not_the_thr
             bound = tuple(bound[name] for name in compiled.positiontup)
     plan = "\n".join(_plan(app, str(compiled), bound))
     assert "ix_comments_author_created_status" in plan, plan
+
+
+def test_a_queue_pages_author_counts_search_the_author_index(
+    app: Flask, big_thread: str, make_user
+) -> None:
+    """The author records' id lists (moderation.services._among_ids) stay index searches:
+    on SQLite a boolean-typed condition is sent as "... IN (...) = 1", which no index
+    answers (a full scan of every comment on each queue page)."""
+    from moderation import services as moderation
+
+    readers = [make_user(f"Counted{i}") for i in range(20)]
+    with app.app_context():
+        compiled = moderation._COMMENT_COUNTS.compile(db.engine)
+    statement = str(compiled)
+    if _dialect(app) == "sqlite":  # the expanding IN, as SQLAlchemy renders it when run
+        statement = statement.replace("__[POSTCOMPILE_ids]", ", ".join("?" * len(readers)))
+        bound: Any = tuple(readers)
+    else:
+        bound = compiled.construct_params({"ids": readers})
+    plan = _plan(app, statement, bound)
+    text_of_plan = "\n".join(plan)
+    assert "ix_comments_author_created_status" in text_of_plan, text_of_plan
+    if _dialect(app) == "sqlite":
+        assert plan[0].startswith("SEARCH comments"), text_of_plan
+    else:
+        assert "= ANY" in statement and "Seq Scan on comments" not in text_of_plan, text_of_plan
