@@ -803,6 +803,10 @@ def run_worker_class(
             for case in cases:
                 print(f"[{worker_class}] {case} ...", file=sys.stderr)
                 refresh_statistics(url)
+                # Nothing of the seed's, or an earlier case's, writes left for the disk to
+                # write back (a commit's WAL checkpoint waits on fdatasync); a case still
+                # pays for its own writes.
+                os.sync()
                 results["cases"][case] = run_paired(
                     case, s.port, ceiling.port if ceiling else None, ctx, args, workdir
                 )
