@@ -95,6 +95,16 @@ def _plan(app: Flask, statement: str, params: Any) -> list[str]:
             raw.close()
 
 
+def _plan_of(app: Flask, statement: Any, params: dict[str, Any]) -> tuple[str, list[str]]:
+    """A Core statement as the app's engine sends it with ``params`` (expanding IN lists
+    rendered, parameters in the driver's style), and its plan."""
+    with app.app_context():
+        compiled = statement.compile(db.engine)
+    state = compiled.construct_expanded_state(params)
+    bound = state.positional_parameters if compiled.positional else state.parameters
+    return state.statement, _plan(app, state.statement, bound)
+
+
 @pytest.mark.parametrize("sort", ["oldest", "newest"])
 def test_a_thread_page_reads_its_index_in_order_and_sorts_nothing(
     app: Flask, big_thread: str, sort: str
@@ -158,12 +168,10 @@ def test_the_look_for_a_readers_own_comments_searches_their_comments_not_the_thr
         db.session.execute(text("ANALYZE"))
         db.session.commit()
         article_id = db.session.scalar(select(Article.id).where(Article.key == big_thread))
-        compiled = services._OWN_SHOWN.compile(db.engine)
-        bound = compiled.construct_params({"author_id": readers[0], "article_id": article_id})
-        if db.engine.dialect.name == "sqlite":
-            bound = tuple(bound[name] for name in compiled.positiontup)
-    plan = "\n".join(_plan(app, str(compiled), bound))
-    assert "ix_comments_author_created_status" in plan, plan
+    _, plan = _plan_of(
+        app, services._OWN_SHOWN, {"author_id": readers[0], "article_id": article_id}
+    )
+    assert "ix_comments_author_created_status" in "\n".join(plan), plan
 
 
 def test_a_queue_pages_author_counts_search_the_author_index(
@@ -175,15 +183,7 @@ def test_a_queue_pages_author_counts_search_the_author_index(
     from moderation import services as moderation
 
     readers = [make_user(f"Counted{i}") for i in range(20)]
-    with app.app_context():
-        compiled = moderation._COMMENT_COUNTS.compile(db.engine)
-    statement = str(compiled)
-    if _dialect(app) == "sqlite":  # the expanding IN, as SQLAlchemy renders it when run
-        statement = statement.replace("__[POSTCOMPILE_ids]", ", ".join("?" * len(readers)))
-        bound: Any = tuple(readers)
-    else:
-        bound = compiled.construct_params({"ids": readers})
-    plan = _plan(app, statement, bound)
+    statement, plan = _plan_of(app, moderation._COMMENT_COUNTS, {"ids": readers})
     text_of_plan = "\n".join(plan)
     assert "ix_comments_author_created_status" in text_of_plan, text_of_plan
     if _dialect(app) == "sqlite":
