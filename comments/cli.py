@@ -58,6 +58,24 @@ def add_article(key: str, title: str, url: str, auto_close_days: int | None) -> 
     click.echo(f"Registered article {article.key!r}: {article.title}")
 
 
+@articles_cli.command("recount")
+@click.argument("keys", nargs=-1)
+def recount_articles(keys: tuple[str, ...]) -> None:
+    """Count articles' published comments again from the comments (all articles, or KEYS).
+
+    Parley keeps the counts with every change; this repairs them after comments were
+    changed around it (by hand in SQL, say)."""
+    try:
+        ids = {services.get_article(key).id for key in keys} if keys else None
+    except ParleyError as err:
+        _fail(err)
+    services.recount(ids)
+    for target in keys or ("*",):
+        record(None, "article.recount", "article", target, {"via": "cli"})
+    db.session.commit()
+    click.echo(f"Recounted {len(ids) if ids is not None else 'every'} article(s).")
+
+
 @demo_cli.command("load")
 def load_demo() -> None:
     """Load demo articles, threads and one user per role (prints the passwords)."""

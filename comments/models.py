@@ -134,6 +134,8 @@ class User(UserMixin, db.Model):
 
 class Article(db.Model):
     __tablename__ = "articles"
+    # The front page and the editors' desk: newest first, a page at a time.
+    __table_args__ = (Index("ix_articles_created", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The newsroom's own stable key for the story (a slug or its CMS id).
@@ -147,6 +149,14 @@ class Article(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Bumped on every change to the thread: the basis of ETags and cached pages.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The thread's published comments, and how many of them are top-level: kept by every
+    # change to a comment's status, in the statement that bumps the version, so a thread
+    # page, the front page and the editors' desk never count a thread (a viral one runs to
+    # tens of thousands of comments). `flask articles recount` counts them again.
+    published_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    published_top_level_count: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )
 
     def closes_at(self, site_default_days: int | None) -> datetime | None:
         """When comments close automatically, or None if they never do."""
@@ -162,6 +172,11 @@ class Article(db.Model):
         # Called as Article.closes_at so a plain row with these columns works too.
         closes = Article.closes_at(self, site_default_days)
         return closes is None or (now or utcnow()) < closes
+
+
+# The partial index's predicate, which a query must repeat word for word (SQLite proves a
+# partial index usable only from the same terms, and PostgreSQL not from a bound parameter).
+TOP_UNPUBLISHED = "parent_id IS NULL AND status <> 'published'"
 
 
 class Comment(db.Model):
@@ -180,6 +195,16 @@ class Comment(db.Model):
             sqlite_where=text("parent_id IS NULL"),
         ),
         Index("ix_comments_article_root", "article_id", "root_id"),
+        # The thread's top-level comments that are not published (held, withdrawn,
+        # deleted): a page's count of top-level comments is the article's counter of
+        # published ones plus those of these that still show (as a placeholder over visible
+        # replies, or to their own author). Published comments, nearly all, are not in it.
+        Index(
+            "ix_comments_article_top_unpublished",
+            "article_id",
+            postgresql_where=text(TOP_UNPUBLISHED),
+            sqlite_where=text(TOP_UNPUBLISHED),
+        ),
         # An author's recent comments (the repeat-post check) and, covered by the index alone,
         # their comments counted by status (the moderator's view of a commenter).
         Index("ix_comments_author_created_status", "author_id", "created_at", "status"),

@@ -39,7 +39,17 @@ from . import audit, threads
 from .cache import PageCache, readers_seeing_all
 from .errors import ParleyError, not_found
 from .extensions import db
-from .models import Article, Comment, CommentStatus, Role, User, isoformat, public_user, utcnow
+from .models import (
+    TOP_UNPUBLISHED,
+    Article,
+    Comment,
+    CommentStatus,
+    Role,
+    User,
+    isoformat,
+    public_user,
+    utcnow,
+)
 from .sanitize import sanitize
 from .screening import Screening, get_screener
 from .validation import check_text
@@ -125,72 +135,152 @@ def ensure_open(article: Article) -> None:
 
 
 _ARTICLES = Article.__table__
-_BUMP_EACH = (
+_A = _ARTICLES.c
+# One article's bump, with what the change did to its counters (zero for most changes).
+_BUMP = (
     update(_ARTICLES)
-    .where(_ARTICLES.c.id.in_(bindparam("article_ids", expanding=True)))
-    .values(version=_ARTICLES.c.version + 1)
-)
-# One article, as a post bumps it: an expanding IN is rendered again on every execution.
-_BUMP_ONE = (
-    update(_ARTICLES)
-    .where(_ARTICLES.c.id == bindparam("article_id"))
-    .values(version=_ARTICLES.c.version + 1)
+    .where(_A.id == bindparam("article_id"))
+    .values(
+        version=_A.version + 1,
+        published_count=_A.published_count + bindparam("d_published"),
+        published_top_level_count=_A.published_top_level_count + bindparam("d_top_level"),
+    )
 )
 
-
-def _bump(session: Session, article_ids: set[int]) -> None:
-    if len(article_ids) == 1:
-        session.connection().execute(_BUMP_ONE, {"article_id": next(iter(article_ids))})
-    else:
-        session.connection().execute(_BUMP_EACH, {"article_ids": sorted(article_ids)})
+# (published, published top-level): what a comment's counts toward its thread's counters.
+Counted = tuple[int, int]
+NOT_COUNTED: Counted = (0, 0)
 
 
-def bump_article(article_id: int) -> None:
+def counted(status: CommentStatus | None, top_level: bool) -> Counted:
+    """What one comment adds to its thread's counters (``status`` None: no comment)."""
+    published = int(status == CommentStatus.PUBLISHED)
+    return published, published if top_level else 0
+
+
+def counter_change(
+    before: CommentStatus | None, after: CommentStatus | None, top_level: bool
+) -> Counted:
+    """How a comment going from ``before`` to ``after`` moves its thread's counters."""
+    (p0, t0), (p1, t1) = counted(before, top_level), counted(after, top_level)
+    return p1 - p0, t1 - t0
+
+
+def _bump(session: Session, changes: dict[int, Counted]) -> None:
+    """Bump each article's version and move its counters, in article order (two
+    transactions bumping the same two articles lock them in the same order)."""
+    params = [
+        {"article_id": article_id, "d_published": d[0], "d_top_level": d[1]}
+        for article_id, d in sorted(changes.items())
+    ]
+    session.connection().execute(_BUMP, params[0] if len(params) == 1 else params)
+
+
+def bump_article(article_id: int, change: Counted = NOT_COUNTED) -> None:
     """Mark the thread changed: its ETags and cached pages are stale from now on.
+    ``change``: what the change did to the thread's counters (counter_change).
 
     A Core statement on the session's connection (the ORM's bulk-update path costs more
     than the update); the version is never read back from a loaded Article."""
-    _bump(db.session, {article_id})
+    _bump(db.session, {article_id: change})
 
 
 _BUMPS_AT_COMMIT = "parley_bumps_at_commit"
 
 
-def bump_article_at_commit(article_id: int) -> None:
-    """bump_article, as the transaction's last statement before its commit.
+def bump_article_at_commit(article_id: int, change: Counted = NOT_COUNTED) -> None:
+    """bump_article, as the transaction's last statement before its commit; the counter
+    changes of one transaction's comments in one article add up.
 
     The bump locks the article's row until the commit: taken as soon as a comment changes, it
     made two moderators deciding comments of one story (the queue lists a story's held
     comments together) wait for each other's whole transaction, the decision, the reports,
     the notice and the audit entry. Taken last, it is held for the commit alone. Same
     transaction, so a reader still sees the change and the new version together or neither."""
-    db.session.info.setdefault(_BUMPS_AT_COMMIT, set()).add(article_id)
+    session = db.session()
+    # The change is noted with the (innermost) transaction it happened in, so that a
+    # savepoint's rollback can take it back (_forget_counts).
+    at = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_BUMPS_AT_COMMIT, []).append((at, article_id, change))
 
 
 @event.listens_for(Session, "before_commit")
 def _bump_before_commit(session: Session) -> None:
     pending = session.info.pop(_BUMPS_AT_COMMIT, None)
     if pending:
-        _bump(session, pending)
+        changes: dict[int, Counted] = {}
+        for _at, article_id, (published, top_level) in pending:
+            p, t = changes.get(article_id, NOT_COUNTED)
+            changes[article_id] = (p + published, t + top_level)
+        _bump(session, changes)
+
+
+def _within(transaction: Any, outer: Any) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_counts(session: Session, previous_transaction: Any) -> None:
+    # A savepoint's rollback undoes its comments' changes, so their counts go; their bumps
+    # stay (an extra bump only makes a cached page stale, a missing one would keep it).
+    pending = session.info.get(_BUMPS_AT_COMMIT)
+    if pending and previous_transaction.nested:
+        session.info[_BUMPS_AT_COMMIT] = [
+            (at, article_id, NOT_COUNTED if _within(at, previous_transaction) else change)
+            for at, article_id, change in pending
+        ]
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_bumps(session: Session, transaction: Any) -> None:
-    # A rollback undoes the changes the bumps were for. (A savepoint's rollback keeps them:
-    # an extra bump only makes a cached page stale, a missing one would keep it.)
+    # A rollback of the whole transaction undoes the changes the bumps were for.
     if transaction.parent is None:
         session.info.pop(_BUMPS_AT_COMMIT, None)
 
 
-def published_count(article_id: int) -> int:
-    return (
-        db.session.scalar(
-            select(func.count(Comment.id)).where(
-                Comment.article_id == article_id, Comment.status == CommentStatus.PUBLISHED
-            )
-        )
-        or 0
-    )
+_C = Comment.__table__.c
+_LOCK_ARTICLES = (
+    select(_A.id)
+    .where(_A.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_A.id)
+    .with_for_update()
+)
+_RECOUNTED = {
+    "version": _A.version + 1,
+    "published_count": select(func.count())
+    .where(_C.article_id == _A.id, _C.status == CommentStatus.PUBLISHED)
+    .scalar_subquery(),
+    "published_top_level_count": select(func.count())
+    .where(_C.article_id == _A.id, _C.parent_id.is_(None), _C.status == CommentStatus.PUBLISHED)
+    .scalar_subquery(),
+}
+RECOUNT_ALL = update(_ARTICLES).values(_RECOUNTED)
+_RECOUNT = RECOUNT_ALL.where(_A.id.in_(bindparam("ids", expanding=True)))
+
+
+def recount(article_ids: set[int] | None = None) -> None:
+    """Set articles' counters (every article's, or these) from their comments, and bump
+    their versions: after a bulk change, or to repair counters written around Parley.
+
+    On PostgreSQL the rows are locked first and counted by the next statement, whose
+    snapshot then holds every change committed before the lock: a post committing
+    meanwhile adds to the recounted value after this commits, rather than being lost."""
+    if article_ids is not None and not article_ids:
+        return
+    connection = db.session.connection()
+    if article_ids is None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("LOCK TABLE articles IN SHARE ROW EXCLUSIVE MODE"))
+        connection.execute(RECOUNT_ALL)
+        return
+    ids = sorted(article_ids)
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK_ARTICLES, {"ids": ids}).all()
+    connection.execute(_RECOUNT, {"ids": ids})
 
 
 def article_json(article: Article) -> dict[str, Any]:
@@ -200,7 +290,7 @@ def article_json(article: Article) -> dict[str, Any]:
         "title": article.title,
         "url": article.url,
         "is_open": accepts_comments(article),
-        "comment_count": published_count(article.id),
+        "comment_count": article.published_count,
         "auto_close_days": article.auto_close_days,
         "closes_at": isoformat(closes),
         "created_at": isoformat(article.created_at),
@@ -493,8 +583,10 @@ _INSERT_COMMENT = insert(_COMMENTS)
 def _insert_comment_and_bump(bump_returns: str) -> Any:
     return _INSERT_COMMENT.add_cte(
         text(
-            "UPDATE articles SET version = version + 1 WHERE id = :bump_article_id "
-            f"RETURNING {bump_returns}"
+            "UPDATE articles SET version = version + 1, "
+            "published_count = published_count + :bump_published, "
+            "published_top_level_count = published_top_level_count + :bump_top_level "
+            f"WHERE id = :bump_article_id RETURNING {bump_returns}"
         )
         .columns(id=Integer)
         .cte("bump")
@@ -552,9 +644,15 @@ def post_comment(
     }
     # One Core INSERT (RETURNING the id where the database has it); the bump locks the
     # article's row until the commit that follows at once.
+    change = counted(values["status"], parent is None)
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
-        params = {**values, "bump_article_id": article.id}
+        params = {
+            **values,
+            "bump_article_id": article.id,
+            "bump_published": change[0],
+            "bump_top_level": change[1],
+        }
         alone = commit and not (db.session.new or db.session.dirty or db.session.deleted)
         if alone:
             statement = _INSERT_COMMENT_AND_BUMP_ALONE
@@ -566,7 +664,7 @@ def post_comment(
         comment_id = connection.execute(statement, params).scalar_one()
     else:
         comment_id = connection.execute(_INSERT_COMMENT, values).inserted_primary_key[0]
-        bump_article(article.id)
+        bump_article(article.id, change)
     comment = adopt_inserted(Comment, values, comment_id)
     if commit:
         db.session.commit()
@@ -619,8 +717,12 @@ def transition(comment: Comment, from_statuses: tuple[CommentStatus, ...], **val
     if result.rowcount != 1:
         session.expire(comment)
         return False
+    # The UPDATE matched the loaded version, so the loaded status is the one it replaced.
+    change = counter_change(
+        comment.status, values.get("status", comment.status), comment.parent_id is None
+    )
     took_transition(comment, values)
-    bump_article_at_commit(comment.article_id)
+    bump_article_at_commit(comment.article_id, change)
     return True
 
 
@@ -818,7 +920,12 @@ def read_thread(
             _visible_clause(reply, viewer_id),
         ),
     )
-    total = db.session.scalar(select(func.count(Comment.id)).where(top, shown)) or 0
+    # Published top-level comments always show, and the article counts them; of the rest
+    # (held, withdrawn or deleted: the partial index's few) count those that show.
+    unpublished_shown = select(func.count()).where(
+        Comment.article_id == article.id, text(TOP_UNPUBLISHED), shown
+    )
+    total = article.published_top_level_count + (db.session.scalar(unpublished_shown) or 0)
 
     query = select(Comment).where(top, shown)
     if sort == "newest":

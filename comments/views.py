@@ -161,17 +161,11 @@ def when(value: datetime | str | None) -> str:
 
 
 def articles_with_counts(page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
-    """Articles, newest first, each with its published comment count (one query)."""
-    counts = (
-        select(Comment.article_id, func.count(Comment.id).label("n"))
-        .where(Comment.status == CommentStatus.PUBLISHED)
-        .group_by(Comment.article_id)
-        .subquery()
-    )
+    """Articles, newest first, each with its published comment count (the article's own
+    counter: the front page never counts a thread)."""
     total = db.session.scalar(select(func.count(Article.id))) or 0
-    rows = db.session.execute(
-        select(Article, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.article_id == Article.id)
+    articles = db.session.scalars(
+        select(Article)
         .order_by(Article.created_at.desc(), Article.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
@@ -180,11 +174,11 @@ def articles_with_counts(page: int, per_page: int) -> tuple[list[dict[str, Any]]
     out = [
         {
             "article": article,
-            "comment_count": count,
+            "comment_count": article.published_count,
             "is_open": article.accepts_comments(site_days),
             "closes_at": article.closes_at(site_days),
         }
-        for article, count in rows
+        for article in articles
     ]
     return out, total
 

@@ -682,7 +682,12 @@ def _decision_at_once(
         ctes.append(
             update(_ARTICLES)
             .where(_ARTICLES.c.id == bindparam("b_article_id"), select(changed.c.id).exists())
-            .values(version=_ARTICLES.c.version + 1)
+            .values(
+                version=_ARTICLES.c.version + 1,
+                published_count=_ARTICLES.c.published_count + bindparam("b_published"),
+                published_top_level_count=_ARTICLES.c.published_top_level_count
+                + bindparam("b_top_level"),
+            )
             .cte("bumped")
         )
     statement = select(decided.c.id).add_cte(*ctes)
@@ -721,8 +726,10 @@ def _decide_at_once(
         params.update(
             n_user_id=comment.author_id, n_kind="decision", n_message=message, n_created_at=utcnow()
         )
+    # The UPDATE matches the loaded version only, so the loaded status is what it replaces.
+    change = comment_services.counter_change(comment.status, new_status, comment.parent_id is None)
     if alone:
-        params["b_article_id"] = comment.article_id
+        params.update(b_article_id=comment.article_id, b_published=change[0], b_top_level=change[1])
     statement = _decision_at_once(_FROM[act], outcome is not None, notify, alone)
     decision_id = db.session.connection().execute(statement, params).scalar()
     if decision_id is None:
@@ -730,7 +737,7 @@ def _decide_at_once(
         raise _conflict(comment, "Another moderator has just decided this comment.")
     comment_services.took_transition(comment, {"status": new_status, "held_reason": None})
     if not alone:
-        comment_services.bump_article_at_commit(comment.article_id)
+        comment_services.bump_article_at_commit(comment.article_id, change)
     return _adopt_decision(values, decision_id, rule, moderator)
 
 

@@ -260,3 +260,29 @@ def selects_during(app: Flask, action: Any) -> list[str]:
     with listening(app, "before_cursor_execute", capture):
         action()
     return statements
+
+
+# Each article's counters against a count of its comments, in plain SQL (not the app's own
+# recount statement, which the tests check against this).
+_COUNTERS_VS_ROWS = text(
+    "SELECT a.key, a.published_count, a.published_top_level_count,"
+    " (SELECT count(*) FROM comments c WHERE c.article_id = a.id AND c.status = 'published'),"
+    " (SELECT count(*) FROM comments c WHERE c.article_id = a.id AND c.status = 'published'"
+    "  AND c.parent_id IS NULL)"
+    " FROM articles a ORDER BY a.key"
+)
+
+
+def counters_vs_rows(connection: Any) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
+    """Every article's (published, published top-level) as its counters say and as its
+    comments are: ``{key: (counters, rows)}``."""
+    return {
+        key: ((published, top), (rows, top_rows))
+        for key, published, top, rows, top_rows in connection.execute(_COUNTERS_VS_ROWS)
+    }
+
+
+def wrong_counters(app: Flask) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
+    """The articles whose counters differ from their comments (none, when all is well)."""
+    with app.app_context(), db.engine.connect() as conn:
+        return {k: v for k, v in counters_vs_rows(conn).items() if v[0] != v[1]}

@@ -10,6 +10,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import counters_vs_rows
+
 BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -32,6 +34,11 @@ def _seed_and_count(seed, url: str) -> dict[str, int]:
     try:
         with engine.connect() as conn:
             hot = conn.execute(text("SELECT id FROM articles WHERE key = 'hot-story'")).scalar_one()
+            # Every article's counters hold what its comments say (and the hot thread has
+            # published comments to count: a seed of zeros would pass otherwise).
+            counters = counters_vs_rows(conn)
+            assert all(held == rows for held, rows in counters.values()), counters
+            assert counters["hot-story"][0][0] > 0
             return seed.row_counts(conn, hot_article_id=hot)
     finally:
         engine.dispose()

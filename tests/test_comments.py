@@ -307,11 +307,12 @@ def test_openapi_lists_every_api_route(api: Api, app) -> None:
     assert post["requestBody"]["content"]["application/json"]["schema"]["required"] == ["body"]
 
 
-def test_a_post_bumps_the_article_version_and_changes_nothing_else(
+def test_a_post_bumps_the_article_version_and_counters_and_changes_nothing_else(
     app, reader: Api, article: str
 ) -> None:
-    """Posting marks the thread changed (one version up) and leaves the article as it was:
-    on PostgreSQL the bump rides in the comment's INSERT statement."""
+    """Posting marks the thread changed (one version up), counts the published comment, and
+    leaves the rest of the article as it was: on PostgreSQL the bump rides in the comment's
+    INSERT statement."""
     from comments.models import Article
 
     def article_row() -> dict:
@@ -323,7 +324,10 @@ def test_a_post_bumps_the_article_version_and_changes_nothing_else(
     assert reader.comment(article, "One more view on the budget.").status_code == 201
     after = article_row()
     assert after["version"] == before["version"] + 1
-    assert {**after, "version": before["version"]} == before
+    assert after["published_count"] == before["published_count"] + 1
+    assert after["published_top_level_count"] == before["published_top_level_count"] + 1
+    moved = ("version", "published_count", "published_top_level_count")
+    assert {**after, **{k: before[k] for k in moved}} == before
 
 
 def test_a_transition_leaves_the_loaded_comment_as_the_database_has_it(

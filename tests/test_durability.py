@@ -19,7 +19,7 @@ from comments.audit import AuditEntry
 from comments.extensions import db
 from comments.models import Article, Comment, Role
 from moderation.models import Decision
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, wrong_counters
 from tests.livesite import Client, Gunicorn
 
 pytestmark = pytest.mark.slow
@@ -89,6 +89,8 @@ def test_eight_concurrent_writers_each_comment_stored_once(
     with app.app_context():
         stored = list(db.session.scalars(select(Comment.id)))
         assert sorted(stored) == sorted(acked)  # every acknowledged comment exactly once
+    # eight writers bumping one thread's counters at once: none of the posts lost a count
+    assert wrong_counters(app) == {}
 
 
 def test_two_moderators_racing_decide_each_item_once(
@@ -158,6 +160,8 @@ def test_two_moderators_racing_decide_each_item_once(
         for d in decisions:
             expected = "published" if d.action.value == "approve" else "withdrawn"
             assert statuses[d.comment_id].value == expected
+    # the winners' counts, each once, and none of the losers'
+    assert wrong_counters(app) == {}
 
 
 def test_sigkill_mid_load_loses_no_acknowledged_comment(
@@ -201,6 +205,8 @@ def test_sigkill_mid_load_loses_no_acknowledged_comment(
                         Comment.article_id.not_in(select(Article.id))))
                 assert orphans == 0
                 db.session.execute(text("SELECT count(*) FROM comments"))
+        # a comment and its thread's count are one transaction: a kill can't split them
+        assert wrong_counters(app) == {}
         client = Client(restarted.port)
         client.signin(emails[0], PASSWORD)
         status, _, _ = client.request("POST", f"/api/v1/articles/{article}/comments",

@@ -87,3 +87,51 @@ def test_postgresql_vacuums_comments_after_thousands_of_changes(app) -> None:
         "autovacuum_vacuum_threshold=5000",
         "autovacuum_analyze_scale_factor=0.02",
     }
+
+
+def test_counters_migration_counts_existing_threads(tmp_path) -> None:
+    """The revision that gives articles their counters counts the threads already there,
+    and comes back down without losing a row. (A SQLite file of its own, as above.)"""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    from comments import create_app
+    from tests.conftest import base_config, counters_vs_rows
+
+    app = create_app(base_config(f"sqlite:///{tmp_path / 'old.sqlite3'}", tmp_path))
+    with app.app_context():
+        upgrade(revision="7d2f4a6c8e10")
+        with db.engine.begin() as conn:
+            for aid in (1, 2):
+                conn.execute(
+                    text(
+                        "INSERT INTO articles (id, key, title, url, is_open, created_at, version)"
+                        " VALUES (:id, :key, 't', 'https://news.example/', true,"
+                        " CURRENT_TIMESTAMP, 1)"
+                    ),
+                    {"id": aid, "key": f"story-{aid}"},
+                )
+            rows = [  # (id, article, parent, status)
+                (1, 1, None, "published"), (2, 1, 1, "published"), (3, 1, None, "withdrawn"),
+                (4, 1, 3, "published"), (5, 1, None, "pending"), (6, 2, None, "deleted"),
+            ]  # fmt: skip
+            for cid, aid, parent, status in rows:
+                conn.execute(
+                    text(
+                        "INSERT INTO comments (id, article_id, parent_id, root_id, depth, body,"
+                        " body_html, status, created_at, version) VALUES (:id, :a, :p, :p,"
+                        " :d, 'x', '<p>x</p>', :s, CURRENT_TIMESTAMP, 1)"
+                    ),
+                    {"id": cid, "a": aid, "p": parent, "d": 0 if parent is None else 1,
+                     "s": status},
+                )  # fmt: skip
+        upgrade()
+        with db.engine.connect() as conn:
+            counters = counters_vs_rows(conn)
+        downgrade(revision="7d2f4a6c8e10")
+        with db.engine.connect() as conn:
+            comments = conn.execute(text("SELECT count(*) FROM comments")).scalar_one()
+            columns = [row[1] for row in conn.execute(text("PRAGMA table_info(articles)"))]
+        db.engine.dispose()
+    assert counters == {"story-1": ((3, 1), (3, 1)), "story-2": ((0, 0), (0, 0))}
+    assert comments == 6 and "published_count" not in columns

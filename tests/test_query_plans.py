@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, exists, func, insert, or_, select, text
+from sqlalchemy.orm import aliased
 
 from comments import services
 from comments.extensions import db
@@ -53,6 +54,7 @@ def big_thread(app: Flask, article: str, make_user) -> str:
             .limit(200)
         ).all()
         db.session.execute(insert(Comment), [row(TOP_LEVEL + k, p) for k, p in enumerate(parents)])
+        services.recount({article_id})  # written around posting: counted as the CLI would
         db.session.commit()
         db.session.execute(text("ANALYZE"))
         db.session.commit()
@@ -190,3 +192,43 @@ def test_a_queue_pages_author_counts_search_the_author_index(
         assert plan[0].startswith("SEARCH comments"), text_of_plan
     else:
         assert "= ANY" in statement and "Seq Scan on comments" not in text_of_plan, text_of_plan
+
+
+def test_a_thread_pages_count_reads_only_the_threads_unpublished_top_level_comments(
+    app: Flask, big_thread: str
+) -> None:
+    """total_top_level is the article's counter plus the unpublished top-level comments
+    that still show; those are read from their own partial index, not the thread's
+    thousands. The total is what counting the thread would give."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        captured.append((statement, parameters))
+
+    with app.test_request_context():
+        article = services.get_article(big_thread)
+        event.listen(db.engine, "before_cursor_execute", capture)
+        try:
+            total = services.read_thread(article, None, 1, PER_PAGE, "oldest")["total_top_level"]
+        finally:
+            event.remove(db.engine, "before_cursor_execute", capture)
+        reply = aliased(Comment)
+        counted = db.session.scalar(
+            select(func.count()).where(
+                Comment.article_id == article.id,
+                Comment.parent_id.is_(None),
+                or_(
+                    Comment.status == CommentStatus.PUBLISHED,
+                    exists().where(
+                        reply.root_id == Comment.id, reply.status == CommentStatus.PUBLISHED
+                    ),
+                ),
+            )
+        )
+    withdrawn = len(range(0, TOP_LEVEL, 97))  # with no replies under them: not shown
+    assert total == counted == TOP_LEVEL - withdrawn
+    [(statement, params)] = [(s, p) for s, p in captured if "count(" in s.lower()]
+    plan = "\n".join(_plan(app, statement, params))
+    assert "ix_comments_article_top_unpublished" in plan, plan
+    assert "ix_comments_article_top_created" not in plan, plan
+
