@@ -15,7 +15,6 @@ from sqlalchemy import (
     JSON,
     Integer,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -25,10 +24,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.functions import FunctionElement
 
 from comments import services as comment_services
 from comments.audit import AuditEntry, entry_values, record
@@ -45,6 +42,7 @@ from comments.models import (
     utcnow,
 )
 from comments.sanitize import to_plain_text
+from comments.services import among_ids
 
 from . import policy
 from .models import (
@@ -1090,29 +1088,6 @@ def author_record(user_id: int | None) -> dict[str, Any]:
 # Built once with expanding bind parameters: a queue page asks for these on every load, and
 # building the selects cost more than running them. They read Core rows, not ORM objects: a
 # queue page only reads, and loading some 60 objects a page cost more than its queries.
-class _among_ids(FunctionElement):  # noqa: N801 - a SQL condition, named as one
-    """``column`` is one of the ids given as the ``ids`` parameter (a list). SQLite gets an
-    expanding IN, rendered again for each execution; PostgreSQL gets ``= ANY`` of one array
-    parameter, whose statement text never changes (rendering 20 bound ids with their casts on
-    every execution was about a twentieth of a queue page's time in the worker)."""
-
-    # No Boolean type: SQLite, with no boolean of its own, would be sent "... IN (...) = 1",
-    # which no index answers.
-    inherit_cache = True
-
-
-@compiles(_among_ids)
-def _among_ids_expanding(element: Any, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return compiler.process(column.in_(bindparam("ids", expanding=True)), **kw)
-
-
-@compiles(_among_ids, "postgresql")
-def _among_ids_array(element: Any, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return compiler.process(column == any_(bindparam("ids", type_=ARRAY(Integer))), **kw)
-
-
 _COMMENTS, _ARTICLES, _USERS, _RULES, _DECISIONS = (
     model.__table__ for model in (Comment, Article, User, HouseRule, Decision)
 )
@@ -1129,13 +1104,13 @@ _AUTHOR_COLUMNS = (
     _USERS.c.has_sanctions.label("author_has_sanctions"),
 )
 _USERS_BY_ID = select(_USERS.c.id.label("author_id"), *_AUTHOR_COLUMNS).where(
-    _among_ids(_USERS.c.id)
+    among_ids(_USERS.c.id)
 )
 # count(*), not count(id): on PostgreSQL the (author, created, status) index then answers
 # alone (an index-only scan); id is in SQLite's index rows but not PostgreSQL's.
 _COMMENT_COUNTS = (
     select(_COMMENTS.c.author_id, _COMMENTS.c.status, func.count())
-    .where(_among_ids(_COMMENTS.c.author_id))
+    .where(among_ids(_COMMENTS.c.author_id))
     .group_by(_COMMENTS.c.author_id, _COMMENTS.c.status)
 )
 # Each author's ten most recent decisions, ranked over these authors' decisions only
@@ -1163,7 +1138,7 @@ _RANKED = (
         .over(partition_by=_DECISIONS.c.subject_user_id)
         .label("withdrawals"),
     )
-    .where(_among_ids(_DECISIONS.c.subject_user_id))
+    .where(among_ids(_DECISIONS.c.subject_user_id))
     .subquery()
 )
 # The cited rule, as report_json() and decision_json() take it.
@@ -1179,7 +1154,7 @@ _RECENT_DECISIONS = (
     .order_by(_RANKED.c.created_at.desc(), _RANKED.c.id.desc())
 )
 _SANCTIONS_OF = (
-    select(Sanction).where(_among_ids(Sanction.user_id)).order_by(Sanction.created_at.desc())
+    select(Sanction).where(among_ids(Sanction.user_id)).order_by(Sanction.created_at.desc())
 )
 _OPEN_REPORTS_OF = (
     select(
@@ -1193,7 +1168,7 @@ _OPEN_REPORTS_OF = (
             _USERS, _USERS.c.id == _REPORTS.c.reporter_id
         )
     )
-    .where(_among_ids(_REPORTS.c.comment_id), _REPORTS.c.outcome == ReportOutcome.OPEN)
+    .where(among_ids(_REPORTS.c.comment_id), _REPORTS.c.outcome == ReportOutcome.OPEN)
     .order_by(_REPORTS.c.created_at, _REPORTS.c.id)
 )
 # A comment with its article and author, as comment_services.comment_row_json() reads it.
@@ -1207,7 +1182,7 @@ _SHOWN_COLUMNS = (
 _PARENTS = (
     select(*_SHOWN_COLUMNS, _USERS.c.display_name.label("author_name"))
     .select_from(_WITH_ARTICLE_AND_AUTHOR)
-    .where(_among_ids(_COMMENTS.c.id))
+    .where(among_ids(_COMMENTS.c.id))
 )
 # What a queue item shows: the comment, its article, its author (for the author's record).
 _ITEM_COLUMNS = (

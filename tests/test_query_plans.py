@@ -4,6 +4,7 @@ thread, whichever way it is sorted."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -232,3 +233,57 @@ def test_a_thread_pages_count_reads_only_the_threads_unpublished_top_level_comme
     assert "ix_comments_article_top_unpublished" in plan, plan
     assert "ix_comments_article_top_created" not in plan, plan
 
+
+def test_a_pages_replies_are_searched_by_their_top_level_comments_in_any_plan(
+    app: Flask, big_thread: str
+) -> None:
+    """The replies of a page's top-level comments are found on (article, root) by both, in
+    the plan PostgreSQL makes for any values too (its generic plan, used from a prepared
+    statement's sixth run): with the ids as a list of parameters that plan searched by
+    article alone and filtered every comment of the thread."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        captured.append((statement, parameters))
+
+    with app.test_request_context():
+        article = services.get_article(big_thread)
+        event.listen(db.engine, "before_cursor_execute", capture)
+        try:
+            page = services.read_thread(article, None, 1, PER_PAGE, "oldest")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", capture)
+    assert any(c["replies"] for c in page["comments"])  # the page has replies to find
+    [(statement, params)] = [(s, p) for s, p in captured if "root_id" in s and "LIMIT" not in s
+                             and "count(" not in s.lower()]  # fmt: skip
+    if _dialect(app) == "sqlite":
+        plan = "\n".join(_plan(app, statement, params))
+        assert "ix_comments_article_root (article_id=? AND root_id=?)" in plan, plan
+        return
+    # PREPARE it with $n parameters, as psycopg does from a statement's sixth run, and
+    # explain the plan PostgreSQL makes for any values.
+    names: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    from psycopg import sql as psycopg_sql
+
+    prepared = re.sub(r"%\((\w+)\)s", positional, statement)
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute("SET plan_cache_mode = force_generic_plan")
+            cur.execute("PREPARE replies AS " + prepared)
+            values = psycopg_sql.SQL(", ").join(psycopg_sql.Literal(params[n]) for n in names)
+            cur.execute(psycopg_sql.SQL("EXPLAIN EXECUTE replies ({})").format(values))
+            plan = "\n".join(r[0] for r in cur.fetchall())
+        finally:
+            raw.rollback()
+            raw.close()
+    [search] = [line for line in plan.splitlines() if "on comments" in line]
+    assert "ix_comments_article_root" in search, plan
+    assert "(article_id = $1) AND (root_id = ANY ($2))" in plan, plan
