@@ -260,8 +260,34 @@ _RECOUNTED = {
     .where(_C.article_id == _A.id, _C.parent_id.is_(None), _C.status == CommentStatus.PUBLISHED)
     .scalar_subquery(),
 }
-RECOUNT_ALL = update(_ARTICLES).values(_RECOUNTED)
-_RECOUNT = RECOUNT_ALL.where(_A.id.in_(bindparam("ids", expanding=True)))
+_RECOUNT = update(_ARTICLES).values(_RECOUNTED).where(_A.id.in_(bindparam("ids", expanding=True)))
+# Every article at once: one pass over the comments, grouped (a count for each article would
+# search the comments once per article, and with no statistics yet, as after a bulk load,
+# PostgreSQL read the whole table for each), then each article takes its group's counts.
+_COUNTED = (
+    select(
+        _C.article_id,
+        func.count().label("published"),
+        func.count().filter(_C.parent_id.is_(None)).label("top_level"),
+    )
+    .where(_C.status == CommentStatus.PUBLISHED)
+    .group_by(_C.article_id)
+    .subquery("counted")
+)
+_RECOUNT_ALL = (
+    update(_ARTICLES).values(
+        version=_A.version + 1, published_count=0, published_top_level_count=0
+    ),
+    update(_ARTICLES)
+    .values(published_count=_COUNTED.c.published, published_top_level_count=_COUNTED.c.top_level)
+    .where(_A.id == _COUNTED.c.article_id),
+)
+
+
+def recount_all(connection: Any) -> None:
+    """Every article's counters from the comments, on ``connection`` (bumping versions)."""
+    for statement in _RECOUNT_ALL:
+        connection.execute(statement)
 
 
 def recount(article_ids: set[int] | None = None) -> None:
@@ -277,7 +303,7 @@ def recount(article_ids: set[int] | None = None) -> None:
     if article_ids is None:
         if connection.dialect.name == "postgresql":
             connection.execute(text("LOCK TABLE articles IN SHARE ROW EXCLUSIVE MODE"))
-        connection.execute(RECOUNT_ALL)
+        recount_all(connection)
         return
     ids = sorted(article_ids)
     if connection.dialect.name == "postgresql":

@@ -36,14 +36,15 @@ def upgrade():
     # and drop the table, and with foreign keys on that would cascade.
     for name in ('published_count', 'published_top_level_count'):
         op.add_column('articles', sa.Column(name, sa.Integer(), server_default='0', nullable=False))
+    # One pass over the comments, grouped by article (a count for each article would search
+    # the comments once per article); articles with no published comment keep their 0.
     op.execute(
-        "UPDATE articles SET"
-        " published_count = (SELECT count(*) FROM comments"
-        " WHERE comments.article_id = articles.id AND comments.status = 'published'),"
-        " published_top_level_count = (SELECT count(*) FROM comments"
-        " WHERE comments.article_id = articles.id AND comments.parent_id IS NULL"
-        " AND comments.status = 'published'),"
-        " version = version + 1"
+        "UPDATE articles SET published_count = counted.published,"
+        " published_top_level_count = counted.top_level, version = version + 1"
+        " FROM (SELECT article_id, count(*) AS published,"
+        " sum(CASE WHEN parent_id IS NULL THEN 1 ELSE 0 END) AS top_level"
+        " FROM comments WHERE status = 'published' GROUP BY article_id) AS counted"
+        " WHERE counted.article_id = articles.id"
     )
     op.create_index(
         'ix_comments_article_top_unpublished',
