@@ -21,36 +21,22 @@ run.
 from __future__ import annotations
 
 import argparse
-import os
-import pathlib
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-BENCH = pathlib.Path(__file__).resolve().parent
+from inprocess import SEEDED, app_on, database
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    seeded = pathlib.Path(tempfile.gettempdir()) / "parley-bench-1000000.sqlite3"
-    p.add_argument("--db", default=str(seeded), help="a seeded SQLite file or postgresql:// URL")
+    p.add_argument("--db", default=str(SEEDED), help="a seeded SQLite file or postgresql:// URL")
     p.add_argument("--sizes", default="500,5000,50000", help="thread sizes, comma-separated")
     p.add_argument("--reads", type=int, default=20)
     args = p.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
-    pg = args.db.startswith(("postgresql://", "postgres://"))
-    with tempfile.TemporaryDirectory() as tmp:
-        db = args.db
-        if not pg:
-            if not os.path.exists(db):
-                raise SystemExit(f"no seeded database at {db}: run bench/seed.py")
-            db = str(pathlib.Path(tmp) / "reads.sqlite3")
-            shutil.copyfile(args.db, db)
-        for line in measure(db if pg else f"sqlite:///{db}", sizes, args.reads):
+    with database(args.db) as url:
+        for line in measure(url, [int(s) for s in args.sizes.split(",")], args.reads):
             print(line)
     return 0
 
@@ -114,18 +100,11 @@ def add_thread(conn, size: int) -> str:
 
 
 def measure(url: str, sizes: list[int], reads: int) -> list[str]:
-    sys.path[:0] = [str(ROOT), str(BENCH)]
-    os.environ.update(
-        PARLEY_DATABASE_URL=url,
-        PARLEY_SECRET_KEY="big-thread-bench-not-a-secret",
-        PARLEY_RATELIMIT_ENABLED="false",
-    )
+    app = app_on(url)
     from sqlalchemy import text
 
-    import wsgi
     from comments.extensions import db
 
-    app = wsgi.app
     with app.app_context():
         engine = db.engine
     with engine.begin() as conn:

@@ -16,51 +16,31 @@ A SQLite file is copied first, so the seeded one is left as it was.
 from __future__ import annotations
 
 import argparse
-import os
-import pathlib
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-BENCH = pathlib.Path(__file__).resolve().parent
+from inprocess import SEEDED, app_on, database
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    seeded = pathlib.Path(tempfile.gettempdir()) / "parley-bench-1000000.sqlite3"
-    p.add_argument("--db", default=str(seeded), help="a seeded SQLite file or postgresql:// URL")
+    p.add_argument("--db", default=str(SEEDED), help="a seeded SQLite file or postgresql:// URL")
     p.add_argument("--readers", type=int, default=25)
     p.add_argument("--changes", type=int, default=40)
     args = p.parse_args(argv)
-    pg = args.db.startswith(("postgresql://", "postgres://"))
-    with tempfile.TemporaryDirectory() as tmp:
-        db = args.db
-        if not pg:
-            if not os.path.exists(db):
-                raise SystemExit(f"no seeded database at {db}: run bench/seed.py")
-            db = str(pathlib.Path(tmp) / "reads.sqlite3")
-            shutil.copyfile(args.db, db)
-        print(measure(db if pg else f"sqlite:///{db}", args.readers, args.changes))
+    with database(args.db) as url:
+        print(measure(url, args.readers, args.changes))
     return 0
 
 
 def measure(url: str, readers: int, changes: int) -> str:
-    sys.path[:0] = [str(ROOT), str(BENCH)]
-    os.environ.update(
-        PARLEY_DATABASE_URL=url,
-        PARLEY_SECRET_KEY="changing-thread-bench-not-a-secret",
-        PARLEY_RATELIMIT_ENABLED="false",
-    )
+    app = app_on(url)
     import seed
     from sqlalchemy import bindparam, event, text
 
-    import wsgi
     from comments.extensions import db
 
-    app = wsgi.app
     path = f"/api/v1/articles/{seed.HOT_KEY}/comments?per_page=100"
     clients = []
     for n in range(readers):

@@ -62,9 +62,9 @@ def big_thread(app: Flask, article: str, make_user) -> str:
     return article
 
 
-def _top_level_page(app: Flask, key: str, sort: str) -> tuple[list[int], str, Any]:
-    """Read page 1 as the API does; return its top-level ids and the statement (with its
-    parameters) that selected them."""
+def _read_page(app: Flask, key: str, sort: str = "oldest") -> tuple[dict, list[tuple[str, Any]]]:
+    """Read page 1 as the API does, for a reader who is not signed in; return the page and
+    every statement it sent, with its parameters."""
     captured: list[tuple[str, Any]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany) -> None:
@@ -77,6 +77,13 @@ def _top_level_page(app: Flask, key: str, sort: str) -> tuple[list[int], str, An
             page = services.read_thread(article, None, 1, PER_PAGE, sort)
         finally:
             event.remove(db.engine, "before_cursor_execute", capture)
+    return page, captured
+
+
+def _top_level_page(app: Flask, key: str, sort: str) -> tuple[list[int], str, Any]:
+    """Read page 1 as the API does; return its top-level ids and the statement (with its
+    parameters) that selected them."""
+    page, captured = _read_page(app, key, sort)
     ids = [c["id"] for c in page["comments"]]
     (statement, params) = [
         (s, p) for s, p in captured if "LIMIT" in s and "parent_id IS NULL" in s
@@ -201,18 +208,10 @@ def test_a_thread_pages_count_reads_only_the_threads_unpublished_top_level_comme
     """total_top_level is the article's counter plus the unpublished top-level comments
     that still show; those are read from their own partial index, not the thread's
     thousands. The total is what counting the thread would give."""
-    captured: list[tuple[str, Any]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-        captured.append((statement, parameters))
-
-    with app.test_request_context():
+    page, captured = _read_page(app, big_thread)
+    total = page["total_top_level"]
+    with app.app_context():
         article = services.get_article(big_thread)
-        event.listen(db.engine, "before_cursor_execute", capture)
-        try:
-            total = services.read_thread(article, None, 1, PER_PAGE, "oldest")["total_top_level"]
-        finally:
-            event.remove(db.engine, "before_cursor_execute", capture)
         reply = aliased(Comment)
         counted = db.session.scalar(
             select(func.count()).where(
@@ -241,18 +240,7 @@ def test_a_pages_replies_are_searched_by_their_top_level_comments_in_any_plan(
     the plan PostgreSQL makes for any values too (its generic plan, used from a prepared
     statement's sixth run): with the ids as a list of parameters that plan searched by
     article alone and filtered every comment of the thread."""
-    captured: list[tuple[str, Any]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-        captured.append((statement, parameters))
-
-    with app.test_request_context():
-        article = services.get_article(big_thread)
-        event.listen(db.engine, "before_cursor_execute", capture)
-        try:
-            page = services.read_thread(article, None, 1, PER_PAGE, "oldest")
-        finally:
-            event.remove(db.engine, "before_cursor_execute", capture)
+    page, captured = _read_page(app, big_thread)
     assert any(c["replies"] for c in page["comments"])  # the page has replies to find
     [(statement, params)] = [(s, p) for s, p in captured if "root_id" in s and "LIMIT" not in s
                              and "count(" not in s.lower()]  # fmt: skip
