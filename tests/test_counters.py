@@ -110,8 +110,8 @@ def test_every_change_to_a_comment_keeps_its_threads_counts(
            201)  # fmt: skip
     check(1, 1)
 
-    # bulk: one approval that counts, one withdrawal of the comment just approved, and one
-    # item that fails on its own (no such comment)
+    # bulk: an approval that counts beside an item that fails on its own (no such comment),
+    # then two withdrawals at once
     done = ok(moderator.post("/moderation/decisions",
                              {"ids": [other["id"], 10**9], "action": "approve"}))  # fmt: skip
     assert [r["ok"] for r in done["results"]] == [True, False]
