@@ -136,6 +136,33 @@ def ensure_open(article: Article) -> None:
         raise ParleyError("thread_closed", THREAD_CLOSED_MESSAGE, 403)
 
 
+class among_ids(FunctionElement):  # noqa: N801 - a SQL condition, named as one
+    """``column`` is one of the ids given as the ``ids`` parameter (a list). SQLite gets an
+    expanding IN, rendered again for each execution; PostgreSQL gets ``= ANY`` of one array
+    parameter. Its statement text never changes (rendering 20 bound ids with their casts on
+    every execution was about a twentieth of a queue page's time in the worker), and its
+    generic plan, which PostgreSQL keeps after a prepared statement's fifth run, still
+    searches an index by it: with a list of parameters the plan for a thread's replies
+    searched by article alone and filtered the rest, reading a 50,000-comment thread's every
+    comment (100 ms) for each page."""
+
+    # No Boolean type: SQLite, with no boolean of its own, would be sent "... IN (...) = 1",
+    # which no index answers.
+    inherit_cache = True
+
+
+@compiles(among_ids)
+def _among_ids_expanding(element: Any, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(column.in_(bindparam("ids", expanding=True)), **kw)
+
+
+@compiles(among_ids, "postgresql")
+def _among_ids_array(element: Any, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(column == any_(bindparam("ids", type_=ARRAY(Integer))), **kw)
+
+
 _ARTICLES = Article.__table__
 _A = _ARTICLES.c
 # One article's bump, with what the change did to its counters (zero for most changes).
@@ -245,43 +272,35 @@ def _forget_bumps(session: Session, transaction: Any) -> None:
 
 
 _C = Comment.__table__.c
-_LOCK_ARTICLES = (
-    select(_A.id)
-    .where(_A.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_A.id)
-    .with_for_update()
-)
-_RECOUNTED = {
-    "version": _A.version + 1,
-    "published_count": select(func.count())
-    .where(_C.article_id == _A.id, _C.status == CommentStatus.PUBLISHED)
-    .scalar_subquery(),
-    "published_top_level_count": select(func.count())
-    .where(_C.article_id == _A.id, _C.parent_id.is_(None), _C.status == CommentStatus.PUBLISHED)
-    .scalar_subquery(),
-}
-_RECOUNT = update(_ARTICLES).values(_RECOUNTED).where(_A.id.in_(bindparam("ids", expanding=True)))
-# Every article at once: one pass over the comments, grouped (a count for each article would
-# search the comments once per article, and with no statistics yet, as after a bulk load,
-# PostgreSQL read the whole table for each), then each article takes its group's counts.
-_COUNTED = (
-    select(
+# The articles a recount names, locked in id order (see recount).
+_LOCK_ARTICLES = select(_A.id).where(among_ids(_A.id)).order_by(_A.id).with_for_update()
+
+
+def _recount_statements(named: bool) -> tuple[Any, Any]:
+    """Every article's counters (``named``: the articles of the ``ids`` parameter's), from
+    one pass over their published comments grouped by article (a count for each article
+    would search the comments once per article, and with no statistics yet, as after a bulk
+    load, PostgreSQL read the whole table for each): first each article to zero, with its
+    version bumped, then each article with comments to its group's counts."""
+    counted = select(
         _C.article_id,
         func.count().label("published"),
         func.count().filter(_C.parent_id.is_(None)).label("top_level"),
-    )
-    .where(_C.status == CommentStatus.PUBLISHED)
-    .group_by(_C.article_id)
-    .subquery("counted")
-)
-_RECOUNT_ALL = (
-    update(_ARTICLES).values(
+    ).where(_C.status == CommentStatus.PUBLISHED)
+    zeroed = update(_ARTICLES).values(
         version=_A.version + 1, published_count=0, published_top_level_count=0
-    ),
-    update(_ARTICLES)
-    .values(published_count=_COUNTED.c.published, published_top_level_count=_COUNTED.c.top_level)
-    .where(_A.id == _COUNTED.c.article_id),
-)
+    )
+    if named:
+        counted, zeroed = counted.where(among_ids(_C.article_id)), zeroed.where(among_ids(_A.id))
+    groups = counted.group_by(_C.article_id).subquery("counted")
+    return zeroed, (
+        update(_ARTICLES)
+        .values(published_count=groups.c.published, published_top_level_count=groups.c.top_level)
+        .where(_A.id == groups.c.article_id)
+    )
+
+
+_RECOUNT_ALL, _RECOUNT = _recount_statements(named=False), _recount_statements(named=True)
 
 
 def recount_all(connection: Any) -> None:
@@ -305,10 +324,11 @@ def recount(article_ids: set[int] | None = None) -> None:
             connection.execute(text("LOCK TABLE articles IN SHARE ROW EXCLUSIVE MODE"))
         recount_all(connection)
         return
-    ids = sorted(article_ids)
+    params = {"ids": sorted(article_ids)}
     if connection.dialect.name == "postgresql":
-        connection.execute(_LOCK_ARTICLES, {"ids": ids}).all()
-    connection.execute(_RECOUNT, {"ids": ids})
+        connection.execute(_LOCK_ARTICLES, params).all()
+    for statement in _RECOUNT:
+        connection.execute(statement, params)
 
 
 def article_json(article: Article) -> dict[str, Any]:
@@ -500,33 +520,6 @@ def _bodies_of_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 @compiles(_bodies_of, "postgresql")
 def _bodies_of_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
     return f"array_agg({compiler.process(element.clauses, **kw)})"
-
-
-class among_ids(FunctionElement):  # noqa: N801 - a SQL condition, named as one
-    """``column`` is one of the ids given as the ``ids`` parameter (a list). SQLite gets an
-    expanding IN, rendered again for each execution; PostgreSQL gets ``= ANY`` of one array
-    parameter. Its statement text never changes (rendering 20 bound ids with their casts on
-    every execution was about a twentieth of a queue page's time in the worker), and its
-    generic plan, which PostgreSQL keeps after a prepared statement's fifth run, still
-    searches an index by it: with a list of parameters the plan for a thread's replies
-    searched by article alone and filtered the rest, reading a 50,000-comment thread's every
-    comment (100 ms) for each page."""
-
-    # No Boolean type: SQLite, with no boolean of its own, would be sent "... IN (...) = 1",
-    # which no index answers.
-    inherit_cache = True
-
-
-@compiles(among_ids)
-def _among_ids_expanding(element: Any, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return compiler.process(column.in_(bindparam("ids", expanding=True)), **kw)
-
-
-@compiles(among_ids, "postgresql")
-def _among_ids_array(element: Any, compiler: Any, **kw: Any) -> str:
-    (column,) = element.clauses
-    return compiler.process(column == any_(bindparam("ids", type_=ARRAY(Integer))), **kw)
 
 
 _RECENT = _RECENT_BODIES.subquery("recent")
